@@ -1,0 +1,147 @@
+"""Conversion between `ItemRow` and its SQLite columns, and the columns derived from an item's data."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.model import SEVERITIES, Disposition, ItemRow, JSONObject, LinkSpec
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "id",
+    "organization_id",
+    "project_id",
+    "item_type",
+    "data",
+    "title",
+    "ref",
+    "dedupe_key",
+    "schema_ref",
+    "session_id",
+    "trace_id",
+    "span_id",
+    "capability",
+    "capability_version",
+    "source",
+    "has_disposition",
+    "disposition_status",
+    "disposition_notes",
+    "disposition_updated_at",
+    "disposition_updated_by",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "span_order",
+    "link_specs",
+    "severity",
+    "category",
+    "search_text",
+)
+
+
+def dump_json(value: Any) -> str:
+    """Compact, key-sorted JSON: equal values always give equal text."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def link_specs_to_json(specs: tuple[LinkSpec, ...]) -> str:
+    return dump_json(
+        [
+            {k: v for k, v in (("relationship", s.relationship), ("target_ref", s.target_ref),
+                               ("target_item_id", s.target_item_id)) if v is not None}
+            for s in specs
+        ]
+    )
+
+
+def link_specs_from_json(text: str | None) -> tuple[LinkSpec, ...]:
+    if not text:
+        return ()
+    return tuple(
+        LinkSpec(
+            relationship=str(entry["relationship"]),
+            target_ref=entry.get("target_ref"),
+            target_item_id=entry.get("target_item_id"),
+        )
+        for entry in json.loads(text)
+    )
+
+
+def derived_columns(item_type: str, title: str | None, data: JSONObject) -> dict[str, Any]:
+    """Columns computed from data so that filters, sorting and search can use indexes."""
+    severity = data.get("severity")
+    category = data.get("category")
+    return {
+        "severity": severity.lower() if isinstance(severity, str) and severity.lower() in SEVERITIES else None,
+        "category": category if isinstance(category, str) else None,
+        "search_text": f"{title or ''}\n{dump_json(data)}".lower(),
+    }
+
+
+def row_to_columns(row: ItemRow) -> dict[str, Any]:
+    d = row.disposition
+    columns: dict[str, Any] = {
+        "id": row.id,
+        "organization_id": row.organization_id,
+        "project_id": row.project_id,
+        "item_type": row.item_type,
+        "data": dump_json(row.data),
+        "title": row.title,
+        "ref": row.ref,
+        "dedupe_key": row.dedupe_key,
+        "schema_ref": row.schema_ref,
+        "session_id": row.session_id,
+        "trace_id": row.trace_id,
+        "span_id": row.span_id,
+        "capability": row.capability,
+        "capability_version": row.capability_version,
+        "source": row.source,
+        "has_disposition": 1 if d is not None else 0,
+        "disposition_status": d.status if d else None,
+        "disposition_notes": d.notes if d else None,
+        "disposition_updated_at": d.updated_at if d else None,
+        "disposition_updated_by": d.updated_by if d else None,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+        "updated_at": row.updated_at,
+        "span_order": row.span_order,
+        "link_specs": link_specs_to_json(row.link_specs),
+    }
+    columns.update(derived_columns(row.item_type, row.title, row.data))
+    return columns
+
+
+def row_from_columns(c: dict[str, Any]) -> ItemRow:
+    disposition = (
+        Disposition(
+            status=c["disposition_status"],
+            notes=c["disposition_notes"],
+            updated_at=c["disposition_updated_at"],
+            updated_by=c["disposition_updated_by"],
+        )
+        if c["has_disposition"]
+        else None
+    )
+    return ItemRow(
+        id=c["id"],
+        organization_id=c["organization_id"],
+        project_id=c["project_id"],
+        item_type=c["item_type"],
+        data=json.loads(c["data"]),
+        title=c["title"],
+        ref=c["ref"],
+        dedupe_key=c["dedupe_key"],
+        schema_ref=c["schema_ref"],
+        session_id=c["session_id"],
+        trace_id=c["trace_id"],
+        span_id=c["span_id"],
+        capability=c["capability"],
+        capability_version=c["capability_version"],
+        source=c["source"],
+        disposition=disposition,
+        created_at=c["created_at"],
+        created_by=c["created_by"],
+        updated_at=c["updated_at"],
+        span_order=c["span_order"],
+        link_specs=link_specs_from_json(c["link_specs"]),
+    )

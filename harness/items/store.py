@@ -1,0 +1,546 @@
+"""`ItemStore`: the only writer of items, links and events (SQLite through sqlite-utils).
+
+Every write runs in its own `BEGIN IMMEDIATE` transaction, so writers serialize and a reader never
+sees half a change. WAL lets readers run beside a writer; `synchronous=FULL` makes a write durable
+before it is acknowledged (a disposition is never acknowledged and then lost).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from harness.items import rows as rowcodec
+from harness.items.errors import InvalidLink, ItemNotFound, LinkNotFound, RefConflict, TargetNotFound
+from harness.items.schema import migrate
+from harness.model import (
+    SPAN_OWNED_FIELDS,
+    Disposition,
+    ItemEvent,
+    ItemRow,
+    JSONObject,
+    LinkRow,
+    LinkSpec,
+    RowChanges,
+)
+
+
+def utc_now() -> str:
+    """ISO 8601 in UTC with a fixed width, so text order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who writes: recorded in created_by, disposition.updated_by and events (never a secret)."""
+
+    actor_type: str
+    actor_id: str | None
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A create_item request, already validated against the contract."""
+
+    item_type: str
+    data: JSONObject
+    dedupe_key: str | None = None
+    ref: str | None = None
+    title: str | None = None
+    status: str | None = None
+    notes: str | None = None
+    schema_ref: str | None = None
+    session_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    capability: str | None = None
+    capability_version: str | None = None
+    source: str = "api"
+    links: tuple[LinkSpec, ...] = ()
+
+
+_UNSET: Any = object()
+
+REFRESHABLE_COLUMNS: frozenset[str] = frozenset(
+    {*SPAN_OWNED_FIELDS, "span_order", "updated_at", "severity", "category", "search_text"}
+)
+"""What a rebuild may write on an existing row: span-owned fields and what derives from them (D8)."""
+
+
+@dataclass(frozen=True)
+class ItemPatch:
+    """An update_item request; `_UNSET` fields were absent (an explicit None un-triages)."""
+
+    data: JSONObject | None = None
+    title: Any = _UNSET
+    status: Any = _UNSET
+    notes: Any = _UNSET
+
+
+UNSET = _UNSET
+
+
+class LinkPlanLike(Protocol):
+    add: list[LinkRow]
+    remove: list[str]
+    unresolved: int
+    events: list[ItemEvent]
+
+
+class LinkPlanner(Protocol):
+    """The signature of harness.reconcile.plan_links, which the caller passes in (layers stay apart)."""
+
+    def __call__(
+        self,
+        source_item_id: str,
+        specs: Sequence[LinkSpec],
+        ref_to_id: Mapping[str, str],
+        known_ids: AbstractSet[str],
+        current: Sequence[LinkRow],
+        *,
+        now: str,
+        new_id: Callable[[], str],
+    ) -> LinkPlanLike: ...
+
+
+class ItemStore:
+    """One SQLite file; safe to share between threads (each thread gets its own connection)."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], str] = utc_now) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        migrate(self.db)
+
+    # -- connections and transactions -------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(conn)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction: all of it lands, or none of it."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_item(self, project_id: str, item_id: str) -> ItemRow | None:
+        found = self.query("SELECT * FROM items WHERE id = ? AND project_id = ?", [item_id, project_id])
+        return rowcodec.row_from_columns(found[0]) if found else None
+
+    def _require_item(self, project_id: str, item_id: str) -> ItemRow:
+        row = self.get_item(project_id, item_id)
+        if row is None:
+            raise ItemNotFound("Item not found")
+        return row
+
+    def item_by_dedupe_key(self, project_id: str, dedupe_key: str) -> ItemRow | None:
+        found = self.query(
+            "SELECT * FROM items WHERE project_id = ? AND dedupe_key = ?", [project_id, dedupe_key]
+        )
+        return rowcodec.row_from_columns(found[0]) if found else None
+
+    def rows_by_dedupe_keys(self, project_id: str, keys: Sequence[str]) -> dict[str, ItemRow]:
+        result: dict[str, ItemRow] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for c in self.query(
+                f"SELECT * FROM items WHERE project_id = ? AND dedupe_key IN ({marks})", [project_id, *chunk]
+            ):
+                row = rowcodec.row_from_columns(c)
+                result[c["dedupe_key"]] = row
+        return result
+
+    def ref_holders(self, project_id: str, refs: Sequence[str]) -> dict[str, str]:
+        """ref -> the holder's dedupe_key (its id when it has none), for the refs asked about."""
+        result: dict[str, str] = {}
+        for chunk in _chunks(refs, 500):
+            marks = ",".join("?" * len(chunk))
+            for c in self.query(
+                f"SELECT ref, id, dedupe_key FROM items WHERE project_id = ? AND ref IN ({marks})",
+                [project_id, *chunk],
+            ):
+                result[c["ref"]] = c["dedupe_key"] or c["id"]
+        return result
+
+    def ids_by_refs(self, project_id: str, refs: Sequence[str]) -> dict[str, str]:
+        result: dict[str, str] = {}
+        for chunk in _chunks(refs, 500):
+            marks = ",".join("?" * len(chunk))
+            for c in self.query(
+                f"SELECT ref, id FROM items WHERE project_id = ? AND ref IN ({marks})", [project_id, *chunk]
+            ):
+                result[c["ref"]] = c["id"]
+        return result
+
+    def existing_ids(self, project_id: str, ids: Sequence[str]) -> set[str]:
+        result: set[str] = set()
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for c in self.query(
+                f"SELECT id FROM items WHERE project_id = ? AND id IN ({marks})", [project_id, *chunk]
+            ):
+                result.add(c["id"])
+        return result
+
+    def links_of(self, item_id: str) -> list[LinkRow]:
+        return [
+            _link_from_columns(c)
+            for c in self.query(
+                "SELECT * FROM links WHERE source_item_id = ? OR target_item_id = ? ORDER BY created_at, id",
+                [item_id, item_id],
+            )
+        ]
+
+    def outgoing_links(self, item_id: str, origin: str) -> list[LinkRow]:
+        return [
+            _link_from_columns(c)
+            for c in self.query(
+                "SELECT * FROM links WHERE source_item_id = ? AND origin = ? ORDER BY created_at, id",
+                [item_id, origin],
+            )
+        ]
+
+    def events_of(self, item_id: str) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM events WHERE item_id = ? ORDER BY seq", [item_id])
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create_item(
+        self, organization_id: str, project_id: str, new: NewItem, actor: Actor, planner: LinkPlanner
+    ) -> tuple[ItemRow, bool]:
+        """Create, or return the existing item with the same dedupe_key (a replay: created False)."""
+        with self.write():
+            if new.dedupe_key is not None:
+                existing = self.item_by_dedupe_key(project_id, new.dedupe_key)
+                if existing is not None:
+                    return existing, False
+            if new.ref is not None and self.ids_by_refs(project_id, [new.ref]):
+                raise RefConflict(f"An item with ref '{new.ref}' already exists in this project")
+            now = self.clock()
+            disposition = (
+                Disposition(status=new.status, notes=new.notes, updated_at=now, updated_by=actor.actor_id)
+                if new.status is not None or new.notes is not None
+                else None
+            )
+            row = ItemRow(
+                id=new_id(),
+                organization_id=organization_id,
+                project_id=project_id,
+                item_type=new.item_type,
+                data=new.data,
+                title=new.title,
+                ref=new.ref,
+                dedupe_key=new.dedupe_key,
+                schema_ref=new.schema_ref,
+                session_id=new.session_id,
+                trace_id=new.trace_id,
+                span_id=new.span_id,
+                capability=new.capability,
+                capability_version=new.capability_version,
+                source=new.source,
+                disposition=disposition,
+                created_at=now,
+                created_by=actor.actor_id,
+                updated_at=now,
+                link_specs=new.links,
+            )
+            self.db["items"].insert(rowcodec.row_to_columns(row))  # type: ignore[union-attr]
+            self.append_events(
+                [ItemEvent(row.id, "created", actor.actor_type, actor.actor_id, {"source": row.source})],
+                project_id,
+            )
+            if new.links:
+                self.sync_reported_links(project_id, [row.id], planner)
+            return row, True
+
+    def update_item(self, project_id: str, item_id: str, patch: ItemPatch, actor: Actor) -> ItemRow:
+        with self.write():
+            row = self._require_item(project_id, item_id)
+            now = self.clock()
+            changed: list[str] = []
+            data = row.data
+            if patch.data is not None:
+                merged = {**row.data, **patch.data}
+                if merged != row.data:
+                    data = merged
+                    changed.append("data")
+            title = row.title
+            if patch.title is not UNSET and patch.title != row.title:
+                title = patch.title
+                changed.append("title")
+            disposition = self._merged_disposition(row.disposition, patch, now, actor, changed)
+            if not changed:
+                return row
+            updated = replace(row, data=data, title=title, disposition=disposition, updated_at=now)
+            columns = rowcodec.row_to_columns(updated)
+            self.db["items"].update(item_id, columns)  # type: ignore[union-attr]
+            self.append_events(
+                [ItemEvent(item_id, "updated", actor.actor_type, actor.actor_id, {"changed": changed})],
+                project_id,
+            )
+            return updated
+
+    @staticmethod
+    def _merged_disposition(
+        current: Disposition | None, patch: ItemPatch, now: str, actor: Actor, changed: list[str]
+    ) -> Disposition | None:
+        """Merge status/notes into the overlay; notes alone never change the status (items-api.md s.2)."""
+        status = current.status if current else None
+        notes = current.notes if current else None
+        if patch.status is not UNSET and patch.status != status:
+            status = patch.status
+            changed.append("disposition.status")
+        if patch.notes is not UNSET and patch.notes != notes:
+            notes = patch.notes
+            changed.append("disposition.notes")
+        if not any(c.startswith("disposition.") for c in changed):
+            return current
+        return Disposition(status=status, notes=notes, updated_at=now, updated_by=actor.actor_id)
+
+    def bulk_update_status(
+        self, project_id: str, item_ids: Sequence[str], status: str | None, actor: Actor
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Best effort per item: (updated ids, [(id, why) for those that could not be read])."""
+        updated: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for item_id in dict.fromkeys(item_ids):
+            try:
+                self.update_item(project_id, item_id, ItemPatch(status=status), actor)
+            except ItemNotFound:
+                failed.append((item_id, "Item not found"))
+            else:
+                updated.append(item_id)
+        return updated, failed
+
+    def create_link(
+        self,
+        project_id: str,
+        item_id: str,
+        relationship: str,
+        target_item_id: str | None,
+        target_ref: str | None,
+        actor: Actor,
+    ) -> tuple[LinkRow, bool]:
+        with self.write():
+            self._require_item(project_id, item_id)
+            if target_item_id is not None:
+                target = target_item_id if self.existing_ids(project_id, [target_item_id]) else None
+            else:
+                target = self.ids_by_refs(project_id, [target_ref or ""]).get(target_ref or "")
+            if target is None:
+                raise TargetNotFound("Target item not found")
+            if target == item_id:
+                raise InvalidLink("An item cannot link to itself")
+            found = self.query(
+                "SELECT * FROM links WHERE source_item_id = ? AND target_item_id = ? AND relationship = ?",
+                [item_id, target, relationship],
+            )
+            if found:
+                return _link_from_columns(found[0]), False
+            link = LinkRow(new_id(), item_id, target, relationship, self.clock(), "user")
+            self.insert_links(project_id, [link])
+            self.append_events([_link_event("linked", link, actor)], project_id)
+            return link, True
+
+    def delete_link(self, project_id: str, item_id: str, link_id: str, actor: Actor) -> None:
+        with self.write():
+            self._require_item(project_id, item_id)
+            found = self.query(
+                "SELECT * FROM links WHERE id = ? AND project_id = ? AND (source_item_id = ? OR target_item_id = ?)",
+                [link_id, project_id, item_id, item_id],
+            )
+            if not found:
+                raise LinkNotFound("Link not found")
+            link = _link_from_columns(found[0])
+            self.db.execute("DELETE FROM links WHERE id = ?", [link_id])
+            self.append_events([_link_event("unlinked", link, actor)], project_id)
+
+    # -- building blocks shared with rebuild (call inside `write()`) --------------------------
+
+    def apply_changes(self, changes: RowChanges, project_id: str, rows: dict[str, ItemRow]) -> None:
+        """Write a reconcile's decisions. Disposition columns are never written for an existing row.
+
+        `rows` maps id -> the existing row each refresh applies to (read in the same transaction).
+        """
+        if changes.creates:
+            self.db["items"].insert_all(  # type: ignore[union-attr]
+                (rowcodec.row_to_columns(row) for row in changes.creates)
+            )
+        for refresh in changes.refreshes:
+            current = rows[refresh.item_id]
+            fields = dict(refresh.changes)
+            specs = fields.pop("link_specs", None)
+            updated = replace(current, **fields) if fields else current
+            columns = {name: value for name, value in rowcodec.row_to_columns(updated).items()
+                       if name in REFRESHABLE_COLUMNS}
+            if specs is not None:
+                columns["link_specs"] = rowcodec.link_specs_to_json(tuple(specs))
+            self.db["items"].update(refresh.item_id, columns)  # type: ignore[union-attr]
+        self.append_events(changes.events, project_id)
+
+
+    def insert_links(self, project_id: str, links: Sequence[LinkRow]) -> None:
+        self.db["links"].insert_all(  # type: ignore[union-attr]
+            (
+                {
+                    "id": link.id,
+                    "project_id": project_id,
+                    "source_item_id": link.source_item_id,
+                    "target_item_id": link.target_item_id,
+                    "relationship": link.relationship,
+                    "created_at": link.created_at,
+                    "origin": link.origin,
+                }
+                for link in links
+            ),
+            ignore=True,
+        )
+
+    def delete_links(self, link_ids: Sequence[str]) -> None:
+        for chunk in _chunks(link_ids, 500):
+            self.db.execute(f"DELETE FROM links WHERE id IN ({','.join('?' * len(chunk))})", list(chunk))
+
+    def append_events(self, events: Sequence[ItemEvent], project_id: str) -> None:
+        """Append events, numbering each item's history from where it stands."""
+        if not events:
+            return
+        ids = list(dict.fromkeys(e.item_id for e in events))
+        next_seq: dict[str, int] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for c in self.query(
+                f"SELECT item_id, MAX(seq) AS seq FROM events WHERE item_id IN ({marks}) GROUP BY item_id",
+                list(chunk),
+            ):
+                next_seq[c["item_id"]] = int(c["seq"])
+        now = self.clock()
+        records = []
+        for event in events:
+            seq = next_seq.get(event.item_id, 0) + 1
+            next_seq[event.item_id] = seq
+            records.append(
+                {
+                    "id": new_id(),
+                    "project_id": project_id,
+                    "item_id": event.item_id,
+                    "seq": seq,
+                    "event_type": event.event_type,
+                    "actor_type": event.actor_type,
+                    "actor_id": event.actor_id,
+                    "payload": rowcodec.dump_json(event.payload),
+                    "created_at": now,
+                }
+            )
+        self.db["events"].insert_all(records)  # type: ignore[union-attr]
+
+    def sync_reported_links(
+        self, project_id: str, item_ids: Sequence[str], planner: LinkPlanner
+    ) -> int:
+        """Make each item's `reported` links follow its link_specs; returns how many specs stay unresolved.
+
+        `planner` decides (harness.reconcile.plan_links); this only looks up and writes. Links a user
+        made are never removed, and a reported link a user link already covers is not added twice.
+        """
+        unresolved = 0
+        for chunk in _chunks(item_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            specs_by_item = {
+                c["id"]: rowcodec.link_specs_from_json(c["link_specs"])
+                for c in self.query(
+                    f"SELECT id, link_specs FROM items WHERE project_id = ? AND id IN ({marks})",
+                    [project_id, *chunk],
+                )
+            }
+            specs = [s for item_specs in specs_by_item.values() for s in item_specs]
+            ref_to_id = self.ids_by_refs(project_id, sorted({s.target_ref for s in specs if s.target_ref}))
+            known = self.existing_ids(project_id, sorted({s.target_item_id for s in specs if s.target_item_id}))
+            adds: list[LinkRow] = []
+            removes: list[str] = []
+            events: list[ItemEvent] = []
+            for item_id, item_specs in specs_by_item.items():
+                plan = planner(item_id, item_specs, ref_to_id, known, self.outgoing_links(item_id, "reported"),
+                               now=self.clock(), new_id=new_id)
+                unresolved += plan.unresolved
+                user_pairs = {(link.target_item_id, link.relationship)
+                              for link in self.outgoing_links(item_id, "user")}
+                added = [link for link in plan.add if (link.target_item_id, link.relationship) not in user_pairs]
+                skipped = {link.id for link in plan.add} - {link.id for link in added}
+                adds.extend(added)
+                removes.extend(plan.remove)
+                events.extend(e for e in plan.events if e.payload.get("link_id") not in skipped)
+            self.delete_links(removes)
+            self.insert_links(project_id, adds)
+            self.append_events(events, project_id)
+        return unresolved
+
+
+def _link_event(event_type: str, link: LinkRow, actor: Actor) -> ItemEvent:
+    return ItemEvent(
+        link.source_item_id,
+        event_type,
+        actor.actor_type,
+        actor.actor_id,
+        {"link_id": link.id, "relationship": link.relationship, "target_item_id": link.target_item_id},
+    )
+
+
+def _link_from_columns(c: dict[str, Any]) -> LinkRow:
+    return LinkRow(
+        id=c["id"],
+        source_item_id=c["source_item_id"],
+        target_item_id=c["target_item_id"],
+        relationship=c["relationship"],
+        created_at=c["created_at"],
+        origin=c["origin"],
+    )
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

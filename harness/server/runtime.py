@@ -1,0 +1,160 @@
+"""Wiring for `harness serve`: options -> tenancy, item store, span store, and the services handlers call.
+
+The options travel to uvicorn's worker processes through one environment variable, so every worker
+builds the same application.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from connexion import AsyncApp
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from harness.items.store import Actor, ItemStore
+from harness.rebuild import RebuildScope, rebuild
+from harness.server.access import AccessMiddleware
+from harness.server.app import ServerSettings, create_app
+from harness.server.config import Project, Tenancy, development_tenancy, load_tenancy
+from harness.server.errors import APIError, envelope_response
+from harness.spans.errors import InvalidSpanPayload, SpanStoreTimeout, SpanStoreUnavailable
+from harness.spans.otlp import decode_ingest_payload
+from harness.spans.source import SpanSource
+from harness.spans.store import SpanStoreConfig, open_span_store
+
+ENV_OPTIONS = "HARNESS_SERVE_OPTIONS"
+FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    db_path: Path
+    config_path: Path | None = None
+    spans_dsn: str | None = None
+    allow_prefer: bool = False
+    validate_responses: bool = False
+    rate_limit: float = 0.0
+    rebuild_timeout: float = 60.0
+    max_body_bytes: int = 1024 * 1024
+
+    def to_json(self) -> str:
+        raw = asdict(self)
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in raw.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> RuntimeOptions:
+        raw: dict[str, Any] = json.loads(text)
+        raw["db_path"] = Path(raw["db_path"])
+        raw["config_path"] = Path(raw["config_path"]) if raw.get("config_path") else None
+        return cls(**raw)
+
+
+def export_options(options: RuntimeOptions) -> None:
+    os.environ[ENV_OPTIONS] = options.to_json()
+
+
+def _scope_of(project: Project, org: str | None, session_id: str | None, run_ids: tuple[str, ...]) -> RebuildScope:
+    return RebuildScope(
+        organization_id=project.organization_id,
+        project_id=project.id,
+        project_keys=project.keys,
+        org=org,
+        session_id=session_id,
+        run_ids=run_ids,
+    )
+
+
+def make_rebuild(store: ItemStore, source: SpanSource) -> Callable[..., int]:
+    def run(project: Project, session_id: str | None, run_ids: tuple[str, ...], actor: Actor) -> int:
+        try:
+            return rebuild(store, source, _scope_of(project, project.org, session_id, run_ids)).processed
+        except SpanStoreTimeout as exc:
+            raise APIError(504, f"The span store did not answer in time: {exc}") from exc
+        except SpanStoreUnavailable as exc:
+            raise APIError(502, f"The span store is unreachable or failing: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise APIError(409, "Another write to this project is in progress; retry",
+                               type_="conflict_error") from exc
+            raise
+
+    return run
+
+
+def make_ingest(source: Any) -> Callable[..., int]:
+    def ingest(org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> int:
+        try:
+            spans = decode_ingest_payload(body, content_type, content_encoding)
+        except InvalidSpanPayload as exc:
+            raise APIError(400, str(exc)) from exc
+        if not hasattr(source, "insert_spans"):
+            raise APIError(400, "This server reads spans from files; OTLP ingest needs a ClickHouse or chDB "
+                                "span store (harness serve --spans)")
+        try:
+            count: int = source.insert_spans(spans, org=org)
+        except SpanStoreTimeout as exc:
+            raise APIError(500, f"The span store did not accept the spans in time: {exc}") from exc
+        except SpanStoreUnavailable as exc:
+            raise APIError(500, f"The span store is unreachable or failing: {exc}") from exc
+        return count
+
+    return ingest
+
+
+def standard_traces_route(tenancy: Tenancy, ingest: Callable[..., int], max_body_bytes: int) -> Callable[..., Any]:
+    """`POST /v1/traces`, the OTLP/HTTP default path: the organization comes from the credential (D13)."""
+    checker = AccessMiddleware(lambda *a: None, tenancy=tenancy, context={}, max_body_bytes=max_body_bytes,
+                               rate_limit=None)
+
+    async def traces(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            credential = checker.authenticate(request.headers)
+            if "items:write" not in credential.scopes:
+                raise APIError(403, "This credential lacks the items:write scope")
+            body = await request.body()
+            if len(body) > max_body_bytes * 16:
+                raise APIError(400, "Request body exceeds the ingest limit")
+            await run_in_threadpool(ingest, credential.org, body, request.headers.get("content-type"),
+                                    request.headers.get("content-encoding"))
+        except APIError as error:
+            return envelope_response(error)
+        return JSONResponse({"partialSuccess": {"rejectedSpans": 0, "errorMessage": ""}})
+
+    return traces
+
+
+def build_app(options: RuntimeOptions) -> AsyncApp:
+    tenancy = load_tenancy(options.config_path) if options.config_path else development_tenancy()
+    store = ItemStore(options.db_path)
+    source = open_span_store(SpanStoreConfig(
+        dsn=options.spans_dsn, data_dir=options.db_path.parent, timeout_s=options.rebuild_timeout,
+        seed_fixtures=FIXTURES_DIR if options.spans_dsn is None else None,
+    ))
+    ingest = make_ingest(source)
+    settings = ServerSettings(
+        tenancy=tenancy,
+        store=store,
+        services={"rebuild": make_rebuild(store, source), "ingest": ingest},
+        validate_responses=options.validate_responses,
+        allow_prefer=options.allow_prefer,
+        max_body_bytes=options.max_body_bytes,
+        rate_limit_per_second=options.rate_limit,
+    )
+    app = create_app(settings)
+    app.add_url_rule("/v1/traces", "otlp_traces", standard_traces_route(tenancy, ingest, options.max_body_bytes),
+                     methods=["POST"])
+    return app
+
+
+def app_from_environment() -> AsyncApp:
+    """uvicorn's factory: each worker reads the options `harness serve` exported."""
+    return build_app(RuntimeOptions.from_json(os.environ[ENV_OPTIONS]))
