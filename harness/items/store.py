@@ -410,7 +410,7 @@ class ItemStore:
         """
         if changes.creates:
             self.db["items"].insert_all(  # type: ignore[union-attr]
-                (rowcodec.row_to_columns(row) for row in changes.creates)
+                rowcodec.row_to_columns(row) for row in changes.creates
             )
         for refresh in changes.refreshes:
             current = rows[refresh.item_id]

@@ -38,7 +38,7 @@ def operation_scopes() -> dict[str, frozenset[str]]:
     """operationId -> the scopes it needs, read from the spec (`x-scopes`)."""
     scopes: dict[str, frozenset[str]] = {}
     for path_item in load_spec()["paths"].values():
-        for method, operation in path_item.items():
+        for operation in path_item.values():
             if isinstance(operation, dict) and "operationId" in operation:
                 scopes[operation["operationId"]] = frozenset(operation.get("x-scopes", []))
     return scopes
@@ -64,6 +64,26 @@ class TokenBucket:
                 return 0.0
             self._state[key] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+
+def authenticate(tenancy: Tenancy, headers: Headers) -> Credential:
+    """The credential of `Authorization: Bearer` or `X-API-Key`, or a 401 that says how to send one."""
+    candidates: list[str] = []
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            candidates.append(token.strip())
+    api_key = headers.get("x-api-key")
+    if api_key and api_key.strip():
+        candidates.append(api_key.strip())
+    if not candidates:
+        raise APIError(401, "Authentication failed: send 'Authorization: Bearer <token>' or 'X-API-Key'")
+    for presented in candidates:
+        credential = tenancy.authenticate(presented)
+        if credential is not None:
+            return credential
+    raise APIError(401, "Authentication failed")
 
 
 class AccessMiddleware:
@@ -123,22 +143,7 @@ class AccessMiddleware:
         return Access(credential=credential, org=org, project=project)
 
     def authenticate(self, headers: Headers) -> Credential:
-        candidates: list[str] = []
-        authorization = headers.get("authorization")
-        if authorization:
-            scheme, _, token = authorization.strip().partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                candidates.append(token.strip())
-        api_key = headers.get("x-api-key")
-        if api_key and api_key.strip():
-            candidates.append(api_key.strip())
-        if not candidates:
-            raise APIError(401, "Authentication failed: send 'Authorization: Bearer <token>' or 'X-API-Key'")
-        for presented in candidates:
-            credential = self.tenancy.authenticate(presented)
-            if credential is not None:
-                return credential
-        raise APIError(401, "Authentication failed")
+        return authenticate(self.tenancy, headers)
 
     async def buffer_body(self, scope: Scope, receive: Receive) -> Receive:
         """Read the whole body under the cap and replay it, with a Content-Length that is true."""

@@ -10,8 +10,8 @@ import json
 import logging
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 logger = logging.getLogger("harness.server")

@@ -152,9 +152,9 @@ def get_item(org: str, workspace: str, project: str, item_id: str) -> Reply:
 def update_item(org: str, workspace: str, project: str, item_id: str, body: dict[str, Any]) -> Reply:
     patch = ItemPatch(
         data=body.get("data"),
-        title=body["title"] if "title" in body else UNSET,
-        status=body["status"] if "status" in body else UNSET,
-        notes=body["notes"] if "notes" in body else UNSET,
+        title=body.get("title", UNSET),
+        status=body.get("status", UNSET),
+        notes=body.get("notes", UNSET),
     )
     try:
         row = _store().update_item(_project().id, item_id.lower(), patch, _actor())

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from connexion.json_schema import Draft4RequestValidator
@@ -133,7 +133,7 @@ class ParametersValidator(ParameterValidator):  # type: ignore[misc]
 
     def validate_request(self, request: ConnexionRequest) -> None:
         entries: list[dict[str, Any]] = []
-        getters = {
+        getters: dict[str, Callable[[dict[str, Any]], Any]] = {
             "query": lambda p: request.query_params.get(p["name"]),
             "path": lambda p: request.path_params.get(p["name"].replace("-", "_")),
             "header": lambda p: request.headers.get(p["name"]),

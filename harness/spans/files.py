@@ -1,0 +1,133 @@
+"""Spans from files: OTLP/JSON documents, the Collector file exporter's JSON lines, the SDK mirror.
+
+A rebuild must work from what an operator has on disk, so every format is detected per record and
+a bad line is counted as malformed, never fatal. Files are streamed line by line in sorted path
+order, so results do not depend on the file system's listing order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from harness.model import DecodeStats, Span, SpanItem
+from harness.spans.envelopes import items_of_span, note_malformed
+from harness.spans.errors import InvalidSpanPayload
+from harness.spans.mirror import decode_mirror_line
+from harness.spans.otlp import MiB, decode_otlp_json
+from harness.spans.source import SpanQuery
+
+SPAN_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
+SIDE_FILES = frozenset({"posts.jsonl", "patches.jsonl"})
+"""Names a fixture folder uses for what was POSTed / PATCHed beside its spans: never read as spans
+when a folder is scanned (an explicitly named file is always read)."""
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * MiB
+
+PathLike = str | os.PathLike[str]
+
+
+def span_files(paths: Iterable[PathLike]) -> list[Path]:
+    """The span files under `paths` (files as given, folders searched recursively), sorted, unique."""
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.update(
+                p
+                for p in path.rglob("*")
+                if p.suffix in SPAN_FILE_SUFFIXES and p.name not in SIDE_FILES and p.is_file()
+            )
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise FileNotFoundError(f"no such span file or folder: {path}")
+    return sorted(found)
+
+
+def spans_of_record(record: Any) -> list[Span]:
+    """One parsed JSON record: an OTLP/JSON document (several spans) or one SDK mirror span."""
+    if isinstance(record, dict):
+        if "resourceSpans" in record or "resource_spans" in record:
+            return decode_otlp_json(record)
+        if ("trace_id" in record and "span_id" in record) or isinstance(record.get("context"), dict):
+            return [decode_mirror_line(record)]
+    raise InvalidSpanPayload("neither an OTLP/JSON document nor an SDK mirror span")
+
+
+def _whole_document(fh: BinaryIO, path: Path, max_bytes: int) -> Any | None:
+    """A pretty-printed file holds one JSON document; None when it is not (then it is read as lines)."""
+    if path.stat().st_size > max_bytes:
+        return None
+    resume = fh.tell()
+    fh.seek(0)
+    try:
+        return json.load(fh)
+    except (ValueError, RecursionError):
+        return None
+    finally:
+        fh.seek(resume)
+
+
+def _records(fh: BinaryIO, path: Path, max_document_bytes: int) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed record or the parse error) for each non-blank record of the file."""
+    first = True
+    for lineno, line in enumerate(fh, start=1):
+        if not line.strip():
+            continue
+        try:
+            record: Any = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            if first:
+                document = _whole_document(fh, path, max_document_bytes)
+                if document is not None:
+                    for record in document if isinstance(document, list) else [document]:
+                        yield 1, record
+                    return
+            record = InvalidSpanPayload(f"not valid JSON ({exc.__class__.__name__})")
+        first = False
+        yield lineno, record
+
+
+def _file_spans(path: Path, stats: DecodeStats, max_document_bytes: int) -> Iterator[Span]:
+    with path.open("rb") as fh:
+        for lineno, record in _records(fh, path, max_document_bytes):
+            try:
+                if isinstance(record, InvalidSpanPayload):
+                    raise record
+                spans = spans_of_record(record)
+            except InvalidSpanPayload as exc:
+                note_malformed(stats, f"{path}:{lineno}: {exc}")
+                continue
+            yield from spans
+
+
+def iter_spans(
+    paths: Iterable[PathLike],
+    stats: DecodeStats | None = None,
+    *,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+) -> Iterator[Span]:
+    """Every span in the files under `paths`; malformed lines are counted in `stats` and skipped."""
+    stats = stats if stats is not None else DecodeStats()
+    for path in span_files(paths):
+        yield from _file_spans(path, stats, max_document_bytes)
+
+
+class FileSpanSource:
+    """A `SpanSource` over span files and folders (what `harness spans load` and file rebuilds read)."""
+
+    def __init__(self, paths: Iterable[PathLike], *, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES):
+        self.paths = tuple(Path(p) for p in paths)
+        self.max_document_bytes = max_document_bytes
+
+    def item_spans(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanItem]:
+        """Items of the spans `query` selects; `stats.spans` counts the selected spans only."""
+        for span in iter_spans(self.paths, stats, max_document_bytes=self.max_document_bytes):
+            if query.matches(span):
+                yield from items_of_span(span, stats)
+
+    def __repr__(self) -> str:
+        return f"FileSpanSource({[str(p) for p in self.paths]!r})"
