@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.rebuild import RebuildReport
 from harness.server.config import ConfigError, Tenancy, development_tenancy, load_tenancy
 
 console = Console(stderr=True)
@@ -103,6 +105,122 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _report_table(report: RebuildReport) -> Table:
+    table = Table(title="reconcile" + (" (dry run: nothing written)" if report.dry_run else ""))
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("meaning")
+    rows = [
+        ("processed", report.processed, "distinct items found in the spans (D6)"),
+        ("created (healed)", len(report.created), "in the spans, missing from the table: created as extracted"),
+        ("refreshed", len(report.refreshed), "span-owned fields changed (D8)"),
+        ("unchanged", len(report.unchanged), "confirmed by the spans, nothing to write"),
+        ("preserved", len(report.preserved), "existing rows whose disposition the rebuild kept"),
+        ("superseded", report.superseded, "older reports of an item a later span reported again"),
+        ("unrecoverable", report.stats.offloaded, "offloaded values (type uri): not in the span"),
+        ("malformed", report.stats.malformed, "spans or outputs that could not be decoded: skipped"),
+        ("ref collisions", len(report.ref_collisions), "refs another item holds: never taken over (D9)"),
+        ("unresolved links", report.unresolved_links, "link targets not (yet) in the project"),
+        ("spans read", report.stats.spans, "spans the query selected"),
+    ]
+    for name, count, meaning in rows:
+        table.add_row(name, str(count), meaning)
+    return table
+
+
+@main.command()
+@click.option("--spans", "spans_path", required=True,
+              help="Span files or a folder of them, or a chdb:// / http:// ClickHouse DSN.")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite items database (created if missing).")
+@click.option("--session-id", default=None, help="Only spans of this session (default: every session).")
+@click.option("--run-id", "run_ids", multiple=True, help="Only spans of this run (repeatable).")
+@click.option("--org", default="example", show_default=True)
+@click.option("--workspace", default="example", show_default=True)
+@click.option("--project", default="example", show_default=True)
+@click.option("--posts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines of create_item bodies whose POST landed, loaded first.")
+@click.option("--patches", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines {dedupe_key, status, notes}: a human's triage, applied before the rebuild.")
+@click.option("--dry-run", is_flag=True, help="Compute everything, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reconcile(
+    spans_path: str,
+    db_path: Path,
+    session_id: str | None,
+    run_ids: tuple[str, ...],
+    org: str,
+    workspace: str,
+    project: str,
+    posts: Path | None,
+    patches: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Run reconcile offline and show what it created, refreshed, healed and preserved."""
+    from harness.experiment import ExperimentProject, run_experiment
+    from harness.items.store import ItemStore
+    from harness.spans.errors import SpanStoreError
+    from harness.spans.store import SpanStoreConfig, open_span_store
+
+    store = ItemStore(db_path)
+    try:
+        source = open_span_store(SpanStoreConfig(dsn=spans_path, data_dir=db_path.parent))
+        report = run_experiment(store, source, ExperimentProject(org, workspace, project), session_id=session_id,
+                                run_ids=run_ids, posts=posts, patches=patches, dry_run=dry_run)
+    except (SpanStoreError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    Console().print(_report_table(report))
+    for collision in report.ref_collisions:
+        Console().print(f"ref collision: '{collision.ref}' asked for by {collision.dedupe_key}, "
+                        f"kept by {collision.held_by}")
+
+
+@main.group()
+def spans() -> None:
+    """Span stores: load files into ClickHouse or chDB."""
+
+
+@spans.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--into", "dsn", required=True, help="chdb:///path or http://user:pass@host:8123/db")
+@click.option("--org", default=None, help="Record the spans as ingested for this organization.")
+def spans_load(paths: tuple[Path, ...], dsn: str, org: str | None) -> None:
+    """Load span files (OTLP/JSON, JSON lines, SDK mirror; folders too), creating otel_traces if missing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from harness.model import DecodeStats
+    from harness.spans.clickhouse import ClickHouseSpanStore
+    from harness.spans.errors import SpanStoreError
+    from harness.spans.files import iter_spans, span_files
+
+    files = span_files(paths)
+    total_bytes = sum(f.stat().st_size for f in files)
+    stats = DecodeStats()
+    try:
+        store = ClickHouseSpanStore(dsn)
+        store.ensure_schema()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task("loading", total=total_bytes, rate="")
+            loaded = 0
+            done = 0
+            for path in files:
+                loaded += store.insert_spans(iter_spans([path], stats), org=org)
+                done += path.stat().st_size
+                elapsed = progress.tasks[0].elapsed or 0.0
+                progress.update(task, completed=done, rate=f"{loaded / elapsed:,.0f} spans/s" if elapsed else "")
+    except SpanStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"loaded {loaded} spans from {len(files)} files into {store.location.display}"
+                  f" ({stats.malformed} malformed lines skipped)")
 
 
 if __name__ == "__main__":

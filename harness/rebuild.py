@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 from harness.items.store import ItemStore, new_id
-from harness.model import DecodeStats, ItemRow, RefCollision, SpanItem
+from harness.model import DecodeStats, ItemRow, RefCollision, RowChanges, SpanItem
 from harness.reconcile import plan_links, reconcile
 from harness.spans.source import SpanQuery, SpanSource
 
@@ -126,11 +126,11 @@ def rebuild(
     return report
 
 
-def _count(report: RebuildReport, changes: Any, seen: set[str], keys: list[str]) -> None:
+def _count(report: RebuildReport, changes: RowChanges, seen: set[str], keys: list[str]) -> None:
+    """Add one batch's decisions; `processed` counts each dedupe_key once across batches (D6)."""
     report.created.extend(row.id for row in changes.creates)
-    report.refreshed.extend(r.item_id for r in changes.refreshes if _real_change(r.changes))
+    report.refreshed.extend(r.item_id for r in changes.refreshes if "updated_at" in r.changes)
     report.unchanged.extend(changes.unchanged)
-    report.unchanged.extend(r.item_id for r in changes.refreshes if not _real_change(r.changes))
     report.preserved.extend(changes.preserved)
     report.superseded += changes.superseded
     report.ref_collisions.extend(changes.ref_collisions)
@@ -138,7 +138,3 @@ def _count(report: RebuildReport, changes: Any, seen: set[str], keys: list[str])
     seen.update(new_keys)
     report.processed += len(new_keys)
 
-
-def _real_change(changes: dict[str, Any]) -> bool:
-    """A refresh that only records which span the row came from is a confirmation, not a change."""
-    return any(name != "span_order" for name in changes)

@@ -41,3 +41,6 @@ def chdb_store(chdb_dsn: str) -> Iterator[ClickHouseSpanStore]:
     store.ensure_schema()
     yield store
     store.close()
+
+
+from server_fixtures import server, span_server, tenancy  # noqa: E402, F401  (fixtures for every test module)

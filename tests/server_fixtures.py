@@ -15,6 +15,7 @@ from harness.items.store import ItemStore
 from harness.server.app import ServerSettings, create_app
 from harness.server.config import Tenancy, load_tenancy
 from harness.server.runtime import make_ingest, make_rebuild
+from harness.spans.clickhouse import ClickHouseSpanStore
 from harness.spans.files import FileSpanSource
 from harness.spans.source import SpanSource
 
@@ -97,6 +98,13 @@ class Running:
         return self.store.query("SELECT * FROM items ORDER BY id")
 
 
+@dataclass
+class SpanServer(Running):
+    """A server whose rebuild reads a chDB store the test can load spans into."""
+
+    spans: ClickHouseSpanStore
+
+
 def start_server(
     db_path: Path, tenancy: Tenancy, source: SpanSource, **settings: Any
 ) -> tuple[LiveServer, ItemStore]:
@@ -126,5 +134,15 @@ def server(tmp_path: Path, tenancy: Tenancy) -> Iterator[Running]:
     live, store = start_server(tmp_path / "items.db", tenancy, FileSpanSource([spans]), allow_prefer=True)
     with httpx.Client(base_url=live.url, timeout=30) as client:
         yield Running(live.url, client, store, tenancy, tmp_path / "items.db")
+    live.stop()
+    store.close()
+
+
+@pytest.fixture
+def span_server(tmp_path: Path, tenancy: Tenancy, chdb_store: ClickHouseSpanStore) -> Iterator[SpanServer]:
+    """The reference server with a real chDB span store (its own database in the shared engine)."""
+    live, store = start_server(tmp_path / "items.db", tenancy, chdb_store)
+    with httpx.Client(base_url=live.url, timeout=60) as client:
+        yield SpanServer(live.url, client, store, tenancy, tmp_path / "items.db", chdb_store)
     live.stop()
     store.close()

@@ -195,9 +195,7 @@ def test_refresh_changes_only_the_field_that_differs(name: str) -> None:
         "updated_at": NOW,
         "span_order": new.order.encode(),
     }
-    assert changes.events == [
-        ItemEvent(row.id, "updated", "system", None, {"changed": [name], "reason": "rebuild"})
-    ]
+    assert changes.events == [ItemEvent(row.id, "updated", "system", None, {"changed": [name], "reason": "rebuild"})]
     assert changes.unchanged == [] and changes.creates == []
 
 
@@ -463,9 +461,7 @@ def test_links_are_added_for_resolvable_specs() -> None:
         LinkSpec("affects", target_ref="asset-1"),
         LinkSpec("duplicates", target_item_id="item-b"),
     ]
-    plan = plan_links(
-        SRC, specs, {"asset-1": "item-a"}, {"item-a", "item-b"}, [], now=NOW, new_id=counter("l")
-    )
+    plan = plan_links(SRC, specs, {"asset-1": "item-a"}, {"item-a", "item-b"}, [], now=NOW, new_id=counter("l"))
 
     assert plan.add == [
         LinkRow("l-1", SRC, "item-a", "affects", NOW, "reported"),
@@ -507,9 +503,7 @@ def test_self_links_and_duplicate_pairs_are_skipped() -> None:
         LinkSpec("affects", target_ref="asset-1"),
         LinkSpec("affects", target_item_id="item-a"),
     ]
-    plan = plan_links(
-        SRC, specs, {"me": SRC, "asset-1": "item-a"}, {SRC, "item-a"}, [], now=NOW, new_id=counter("l")
-    )
+    plan = plan_links(SRC, specs, {"me": SRC, "asset-1": "item-a"}, {SRC, "item-a"}, [], now=NOW, new_id=counter("l"))
     assert [(row.target_item_id, row.relationship) for row in plan.add] == [("item-a", "affects")]
     assert plan.unresolved == 0
 

@@ -25,8 +25,10 @@ from harness.spans.clickhouse import (
 from harness.spans.clickhouse_schema import TYPES_KEY
 from harness.spans.envelopes import items_of_span
 from harness.spans.errors import SpanStoreError, SpanStoreTimeout, SpanStoreUnavailable
+from harness.spans.files import FileSpanSource, iter_spans
 from harness.spans.otlp import decode_otlp_json
 from harness.spans.source import SpanQuery
+from harness.spans.synthetic import generate
 
 REFERENCE = Path("/work/shared/reference/report_item_span.otlp.json")
 SERVER_URL = os.environ.get("HARNESS_CLICKHOUSE_URL")
@@ -480,7 +482,7 @@ def test_dsn_forms(tmp_path: Path) -> None:
     assert (loc.backend, loc.host, loc.port, loc.username, loc.password, loc.database, loc.table) == (
         "http", "ch.example", 9123, "user", "p@ss", "spans_db", "otel_traces",
     )  # fmt: skip
-    assert "p@ss" not in loc.display and "user" not in loc.display
+    assert "p@ss" not in loc.display + repr(loc) and "user" not in loc.display
     assert parse_dsn("https://h").port == 8443 and parse_dsn("https://h").secure
     assert parse_dsn("http://h/db?table=my_traces").table == "my_traces"
     assert parse_dsn("http://h/db", table="t2").table == "t2"
@@ -496,3 +498,19 @@ def test_dsn_forms(tmp_path: Path) -> None:
                 "http://h/db?nope=1", "http://h/db?database=1abc"):  # fmt: skip
         with pytest.raises(ValueError):
             parse_dsn(bad)
+
+
+# --------------------------------------------------------------------------- synthetic sessions
+
+
+def test_synthetic_sessions_read_back_like_their_files(store: ClickHouseSpanStore, tmp_path: Path) -> None:
+    summary = generate(tmp_path, sessions=3, runs_per_session=2, items_per_run=6, failed_post_fraction=0, seed=11)
+    assert store.insert_spans(iter_spans([tmp_path]), batch_size=7) == summary.spans
+    files = FileSpanSource([tmp_path])
+    for session_id in [None, *summary.session_ids]:
+        query = SpanQuery(project_keys=frozenset({"example"}), session_id=session_id)
+        file_stats, store_stats = DecodeStats(), DecodeStats()
+        assert items_key(list(store.item_spans(query, store_stats))) == items_key(
+            list(files.item_spans(query, file_stats))
+        )
+        assert store_stats == file_stats

@@ -561,3 +561,31 @@ def test_bad_mirror_lines_are_invalid(overrides: dict[str, Any]) -> None:
     line = {"trace_id": TRACE, "span_id": SPAN, "start_time": 0, "end_time": 1} | overrides
     with pytest.raises(InvalidSpanPayload):
         decode_mirror_line(line)
+
+
+OUTPUT_ENTRY = st.fixed_dictionaries(
+    {"name": st.sampled_from(["item", "result", 5]), "hash": st.sampled_from(["h1", "h2", "missing", 7])}
+)
+ENVELOPE_VALUE = st.dictionaries(
+    st.sampled_from(["item_type", "dedupe_key", "ref", "title", "data", "links", "session_id", "trace_id"]),
+    JSON_VALUES,
+    max_size=6,
+)
+OBJECT_ENTRY = st.fixed_dictionaries(
+    {"type": st.sampled_from(["val", "uri", None])},
+    optional={"value": ENVELOPE_VALUE | JSON_VALUES, "value_": ENVELOPE_VALUE},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    outputs=st.lists(OUTPUT_ENTRY, max_size=4) | JSON_VALUES,
+    objects=st.dictionaries(st.sampled_from(["h1", "h2"]), OBJECT_ENTRY | JSON_VALUES, max_size=2) | JSON_VALUES,
+)
+def test_items_of_span_never_raises(outputs: Any, objects: Any) -> None:
+    span = make_span(json.dumps(objects), json.dumps(outputs))
+    items, stats = decode(span)
+    assert stats.spans == 1
+    assert stats.item_outputs >= len(items) + stats.offloaded
+    for item in items:
+        assert item.envelope.item_type and item.envelope.dedupe_key and isinstance(item.envelope.data, dict)

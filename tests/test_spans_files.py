@@ -209,7 +209,7 @@ def test_formats_side_files_and_order(tmp_path: Path) -> None:
 
 
 def test_bad_lines_are_counted_and_reading_goes_on(tmp_path: Path) -> None:
-    good = json.dumps(encode_otlp_json([span("cd" * 16, "0000000000000009", **{"dreadnode.project": "example"})]))
+    good = json.dumps(encode_otlp_json([span("cd" * 16, "0000000000000009", None, **{"dreadnode.project": "example"})]))
     path = tmp_path / "spans.jsonl"
     path.write_bytes(
         b"{ not json\n"

@@ -72,6 +72,32 @@ class NewItem:
     source: str = "api"
     links: tuple[LinkSpec, ...] = ()
 
+    @classmethod
+    def from_body(cls, body: JSONObject) -> NewItem:
+        """A create_item body (already valid against the contract) as the store takes it."""
+        session_id = body.get("session_id")
+        return cls(
+            item_type=body["item_type"],
+            data=body.get("data") or {},
+            dedupe_key=body.get("dedupe_key"),
+            ref=body.get("ref"),
+            title=body.get("title"),
+            status=body.get("status"),
+            notes=body.get("notes"),
+            schema_ref=body.get("schema_ref"),
+            session_id=session_id.lower() if isinstance(session_id, str) else None,
+            trace_id=body.get("trace_id"),
+            span_id=body.get("span_id"),
+            capability=body.get("capability"),
+            capability_version=body.get("capability_version"),
+            source=body.get("source") or "api",
+            links=tuple(
+                LinkSpec(relationship=link["relationship"], target_ref=link.get("target_ref"),
+                         target_item_id=link.get("target_item_id"))
+                for link in body.get("links") or []
+            ),
+        )
+
 
 _UNSET: Any = object()
 

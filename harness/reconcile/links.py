@@ -31,9 +31,7 @@ class LinkPlan:
         return not (self.add or self.remove)
 
 
-def resolve_link_target(
-    spec: LinkSpec, ref_to_id: Mapping[str, str], known_ids: AbstractSet[str]
-) -> str | None:
+def resolve_link_target(spec: LinkSpec, ref_to_id: Mapping[str, str], known_ids: AbstractSet[str]) -> str | None:
     """The target item id of a spec; `target_item_id` wins over `target_ref` when a spec names both."""
     if spec.target_item_id is not None:
         return spec.target_item_id if spec.target_item_id in known_ids else None
@@ -71,9 +69,7 @@ def plan_links(
             kept.add(pair)
         else:
             plan.remove.append(link.id)
-            plan.events.append(
-                _event("unlinked", source_item_id, link.id, link.relationship, link.target_item_id)
-            )
+            plan.events.append(_event("unlinked", source_item_id, link.id, link.relationship, link.target_item_id))
 
     for target, relationship in wanted:
         if (target, relationship) in kept:

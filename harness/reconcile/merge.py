@@ -154,7 +154,7 @@ def _later(a: SpanItem, b: SpanItem) -> bool:
     """Whether report `a` beats `b`; equal orders (a span read twice) fall back to the content."""
     if a.order != b.order:
         return a.order > b.order
-    return True
+    return _canonical(a) > _canonical(b)
 
 
 def _canonical(item: SpanItem) -> str:

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from harness.items import listing
 from harness.items.errors import InvalidLink, ItemNotFound, LinkNotFound, RefConflict, TargetNotFound
 from harness.items.store import UNSET, Actor, ItemPatch, ItemStore, NewItem
-from harness.model import LinkSpec
 from harness.reconcile import plan_links
 from harness.server.access import Access
 from harness.server.config import Project
@@ -56,14 +55,6 @@ def _actor(actor_type: str = "user") -> Actor:
     return Actor(actor_type=actor_type, actor_id=_access().credential.name)
 
 
-def _link_specs(raw: list[dict[str, Any]] | None) -> tuple[LinkSpec, ...]:
-    return tuple(
-        LinkSpec(relationship=link["relationship"], target_ref=link.get("target_ref"),
-                 target_item_id=link.get("target_item_id"))
-        for link in raw or []
-    )
-
-
 def _utc(value: str | None, name: str) -> str | None:
     """A client's date-time in any offset -> our stored UTC text form, so comparisons are right."""
     if value is None:
@@ -84,27 +75,10 @@ def _lower(value: str | None) -> str | None:
 
 def create_item(org: str, workspace: str, project: str, body: dict[str, Any]) -> Reply:
     p = _project()
-    source = body.get("source") or "api"
-    new = NewItem(
-        item_type=body["item_type"],
-        data=body.get("data") or {},
-        dedupe_key=body.get("dedupe_key"),
-        ref=body.get("ref"),
-        title=body.get("title"),
-        status=body.get("status"),
-        notes=body.get("notes"),
-        schema_ref=body.get("schema_ref"),
-        session_id=_lower(body.get("session_id")),
-        trace_id=body.get("trace_id"),
-        span_id=body.get("span_id"),
-        capability=body.get("capability"),
-        capability_version=body.get("capability_version"),
-        source=source,
-        links=_link_specs(body.get("links")),
-    )
+    new = NewItem.from_body(body)
     try:
         row, created = _store().create_item(p.organization_id, p.id, new,
-                                            _actor("agent" if source == "runtime" else "user"), plan_links)
+                                            _actor("agent" if new.source == "runtime" else "user"), plan_links)
     except RefConflict as exc:
         raise APIError(409, str(exc), type_="already_exists_error") from exc
     return item_json(row), 201 if created else 200

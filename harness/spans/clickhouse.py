@@ -9,6 +9,11 @@ uses and shares one client on it between all stores; a store on another path is 
 `SpanStoreError` instead of chDB's late, cryptic failure. Streaming reads get a handle of their own
 (chDB serializes calls per handle and a stream holds its handle until consumed), so a slow reader
 never blocks, or is broken by, another caller.
+
+Timeouts: every query carries `max_execution_time`, which both backends enforce inside the engine
+(checked as blocks are processed, so a query overruns by at most a block's work); a server
+connection also has a read timeout (whole seconds, the driver's unit) as a backstop. chDB has no
+such backstop: a call blocked outside query execution (say, on a table lock) is not interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
@@ -89,7 +94,7 @@ class StoreLocation:
     port: int = 0
     secure: bool = False
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
 
     @property
     def display(self) -> str:
@@ -136,7 +141,10 @@ def parse_dsn(dsn: str, table: str | None = None) -> StoreLocation:
             password=unquote(parsed.password or ""),
         )
     else:
-        raise ValueError(f"unsupported span store DSN scheme {parsed.scheme!r}: use http, https or chdb")
+        raise ValueError(
+            f"unsupported span store DSN scheme {parsed.scheme!r}: use chdb:///path or http(s)://host:8123/db"
+            " (the driver speaks ClickHouse's HTTP interface, not the native protocol)"
+        )
     quote_identifier(location.database)
     quote_identifier(location.table)
     return location
@@ -303,7 +311,12 @@ class ClickHouseSpanStore:
     # ------------------------------------------------------------------ schema and writes
 
     def ensure_schema(self) -> None:
-        """Create the database and the `otel_traces` table unless they exist (idempotent)."""
+        """Create the database and the `otel_traces` table unless the table exists (idempotent).
+
+        An existing table (a collector's, say) is left exactly as it is, and needs no DDL grant.
+        """
+        if self.scalar(f"EXISTS TABLE {self._table}"):
+            return
         self._command(create_database_sql(self.location.database))
         self._command(create_table_sql(self.location.database, self.location.table))
 
