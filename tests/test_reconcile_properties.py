@@ -230,6 +230,24 @@ def real_changes(changes: RowChanges) -> list[str]:
     return [refresh.item_id for refresh in changes.refreshes if "updated_at" in refresh.changes]
 
 
+def assert_reflects_latest_reports(items: Sequence[SpanItem], table: Table, applied: Table) -> None:
+    """Each key's row now carries its latest report (the granted ref aside), unless it already had a later one."""
+    after = {row.dedupe_key: row for row in applied.values()}
+    for key in {item.envelope.dedupe_key for item in items}:
+        row, reports = after[key], latest(items, key)
+        before = next((r for r in table.values() if r.dedupe_key == key), None)
+        if before is not None and before.span_order is not None and before.span_order > reports[0].order.encode():
+            assert row == before  # already reflects a later span
+            continue
+        assert row.span_order == reports[0].order.encode()
+        owned = {name: getattr(row, name) for name in SPAN_OWNED_FIELDS if name != "ref"}
+        assert any(
+            strict(owned) == strict({name: getattr(r.envelope, name) for name in owned})
+            and row.link_specs == r.envelope.links
+            for r in reports
+        )
+
+
 @PROPS
 @given(scenarios())
 def test_disposition_is_never_rewritten(scenario: tuple[list[SpanItem], Table]) -> None:
@@ -320,24 +338,6 @@ def test_healed_and_processed_account_for_every_key(scenario: tuple[list[SpanIte
     assert len(outcomes) == len(set(outcomes)) == changes.processed
     updated = [event.item_id for event in changes.events if event.event_type == "updated"]
     assert updated == real_changes(changes)
-
-
-def assert_reflects_latest_reports(items: Sequence[SpanItem], table: Table, applied: Table) -> None:
-    """Each key's row now carries its latest report (the granted ref aside), unless it already had a later one."""
-    after = {row.dedupe_key: row for row in applied.values()}
-    for key in {item.envelope.dedupe_key for item in items}:
-        row, reports = after[key], latest(items, key)
-        before = next((r for r in table.values() if r.dedupe_key == key), None)
-        if before is not None and before.span_order is not None and before.span_order > reports[0].order.encode():
-            assert row == before  # already reflects a later span
-            continue
-        assert row.span_order == reports[0].order.encode()
-        owned = {name: getattr(row, name) for name in SPAN_OWNED_FIELDS if name != "ref"}
-        assert any(
-            strict(owned) == strict({name: getattr(r.envelope, name) for name in owned})
-            and row.link_specs == r.envelope.links
-            for r in reports
-        )
 
 
 def normalized(changes: RowChanges) -> RowChanges:
