@@ -223,5 +223,49 @@ def spans_load(paths: tuple[Path, ...], dsn: str, org: str | None) -> None:
                   f" ({stats.malformed} malformed lines skipped)")
 
 
+@main.group()
+def fixtures() -> None:
+    """Synthetic span fixtures for experiments and benchmarks."""
+
+
+@fixtures.command("generate")
+@click.option("--sessions", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option("--runs-per-session", default=2, show_default=True, type=click.IntRange(min=0))
+@click.option("--items-per-run", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("--failed-post-fraction", default=0.2, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Share of reported items whose direct POST failed (left out of posts.jsonl).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--project", default="example", show_default=True, help="The spans' dreadnode.project.")
+@click.option("--format", "fmt", default="otlp-jsonl", show_default=True,
+              type=click.Choice(["otlp-jsonl", "mirror"]))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def fixtures_generate(
+    sessions: int,
+    runs_per_session: int,
+    items_per_run: int,
+    failed_post_fraction: float,
+    seed: int,
+    project: str,
+    fmt: str,
+    out_dir: Path,
+) -> None:
+    """Write realistic synthetic spans (and posts.jsonl of the POSTs that landed) into --out."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from harness.spans.synthetic import generate
+
+    total = sessions * runs_per_session * items_per_run
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("items"),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("items", total=total)
+        summary = generate(out_dir, sessions=sessions, runs_per_session=runs_per_session,
+                           items_per_run=items_per_run, failed_post_fraction=failed_post_fraction, seed=seed,
+                           project=project, fmt=fmt, progress=lambda n: progress.advance(task, n))
+    console.print(
+        f"{summary.spans} spans, {summary.items} items ({summary.offloaded} offloaded, {summary.malformed} "
+        f"malformed spans), {summary.posted} posted, in {len(summary.span_files)} files under {out_dir}"
+    )
+
+
 if __name__ == "__main__":
     sys.exit(main())
