@@ -222,7 +222,13 @@ class RowRefresh:
 
     item_id: str
     changes: JSONObject
-    """Field name -> new value; keys drawn from SPAN_OWNED_FIELDS plus `span_order` and `link_specs`."""
+    """Field name -> new value; keys drawn from SPAN_OWNED_FIELDS plus `span_order`, `link_specs` and
+    `updated_at`. `updated_at` is present exactly when the refresh is a real change (D8, D10); a refresh
+    of `span_order` alone only records which span the row now reflects."""
+
+    @property
+    def is_change(self) -> bool:
+        return "updated_at" in self.changes
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,7 @@ class RowChanges:
     refreshes: list[RowRefresh] = field(default_factory=list)
     events: list[ItemEvent] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    """Ids of existing rows the spans confirmed without a change."""
+    """Ids of existing rows the spans confirmed without a change (a `span_order`-only refresh included)."""
     ref_collisions: list[RefCollision] = field(default_factory=list)
     preserved: list[str] = field(default_factory=list)
     """Ids of existing rows with a disposition that the rebuild touched (refreshed or confirmed) and kept."""

@@ -129,7 +129,7 @@ def rebuild(
 def _count(report: RebuildReport, changes: RowChanges, seen: set[str], keys: list[str]) -> None:
     """Add one batch's decisions; `processed` counts each dedupe_key once across batches (D6)."""
     report.created.extend(row.id for row in changes.creates)
-    report.refreshed.extend(r.item_id for r in changes.refreshes if "updated_at" in r.changes)
+    report.refreshed.extend(r.item_id for r in changes.refreshes if r.is_change)
     report.unchanged.extend(changes.unchanged)
     report.preserved.extend(changes.preserved)
     report.superseded += changes.superseded
