@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from envelope import assert_envelope
@@ -56,7 +57,8 @@ def test_validation_lists_every_problem_with_fastapi_loc(server: Running) -> Non
 
 def test_rebuild_input_rules(server: Running) -> None:
     url = f"{BASE}/items/rebuild"
-    for body in ({}, {"run_ids": []}, {"run_ids": None, "session_id": None}):
+    bodies: list[dict[str, Any]] = [{}, {"run_ids": []}, {"run_ids": None, "session_id": None}]
+    for body in bodies:
         error = assert_envelope(server.client.post(url, json=body, headers=ADMIN), 422)
         assert error["errors"][0]["loc"] == ["body"]  # D1
     bad = assert_envelope(server.client.post(url, json={"session_id": "x"}, headers=ADMIN), 422)

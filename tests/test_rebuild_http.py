@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from envelope import assert_envelope
+from server_fixtures import ADMIN, BASE, READER, WRITER, SpanServer, start_server
+
 from harness.items.store import ItemStore
 from harness.model import Span
 from harness.server.config import Tenancy
@@ -23,7 +24,6 @@ from harness.spans.clickhouse import ClickHouseSpanStore, chdb_engine_client
 from harness.spans.otlp import encode_otlp_json, encode_otlp_protobuf
 from harness.spans.report import envelope, item_span
 from harness.spans.source import SpanSource
-from server_fixtures import ADMIN, BASE, READER, WRITER, SpanServer, start_server
 
 INGEST = "/api/v1/org/example/otel/traces"
 _counter = itertools.count(1)

@@ -33,7 +33,7 @@ def check_authentication(ctx: Context) -> None:
     unknown = f"hc-unknown-{secrets.token_hex(12)}"
     for probe in all_valid_probes(ctx.tag):
         ctx.error_is("AUTH001", _send(ctx, probe, NO_AUTH), 401, "no credential")
-        for header in ({"Authorization": "Bearer "}, {"Authorization": f"Basic {basic}"}):
+        for header in ({"Authorization": "Bearer"}, {"Authorization": f"Basic {basic}"}):
             ctx.error_is("AUTH002", _send(ctx, probe, header), 401, "malformed credential")
         for header in ({"Authorization": f"Bearer {unknown}"}, {"X-API-Key": unknown}):
             ctx.error_is("AUTH003", _send(ctx, probe, header), 401, "unknown credential")

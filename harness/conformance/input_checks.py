@@ -106,7 +106,7 @@ def check_builtin_data(ctx: Context) -> None:
 
 def check_nothing_changed(ctx: Context) -> None:
     """INP006: none of the rejected writes left an item behind (found by this run's tag)."""
-    for ref in (f"{ctx.tag}-probe", f"{ctx.tag}-inp003", f"{ctx.tag}-inp007-f", f"{ctx.tag}-inp007-a"):
+    for ref in (f"{ctx.tag}-probe", f"{ctx.tag}-inp003"):  # INP007's creates are judged by INP007 itself
         ex = ctx.api.call("list_items", params={"ref": ref})
         body = ex.json()
         total = body.get("total") if isinstance(body, dict) else None

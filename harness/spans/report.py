@@ -78,10 +78,10 @@ def item_span(
         "dreadnode.objects": compact(objects),
         "dreadnode.tags": ["tool", "report_item"],
     }
-    for key, value in (("dreadnode.project", project), ("dreadnode.session.id", session_id),
-                       ("dreadnode.run.id", run_id)):
-        if value is not None:
-            attributes[key] = value
+    for key, text in (("dreadnode.project", project), ("dreadnode.session.id", session_id),
+                      ("dreadnode.run.id", run_id)):
+        if text is not None:
+            attributes[key] = text
     return Span(
         trace_id=trace_id,
         span_id=span_id,

@@ -21,7 +21,7 @@ class SpanStoreConfig:
 
 
 def is_clickhouse_dsn(dsn: str) -> bool:
-    return dsn.startswith(("chdb:", "http://", "https://", "clickhouse://"))
+    return dsn.startswith(("chdb:", "http://", "https://"))
 
 
 def open_span_store(config: SpanStoreConfig) -> SpanSource:
