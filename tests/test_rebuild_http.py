@@ -262,6 +262,16 @@ def test_ingest_json_and_standard_path(span_server: SpanServer) -> None:
                                                                          "Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     assert rebuild(span_server, session_id=s.id) == 1
+    # The standard OTLP/HTTP path: the organization is the credential's (D13).
+    t = Session()
+    standard = span_server.client.post("/v1/traces", content=encode_otlp_protobuf([t.span(t.finding("std-1"))]),
+                                       headers={"X-API-Key": WRITER["Authorization"].split()[1],
+                                                "Content-Type": "application/x-protobuf"})
+    assert standard.status_code == 200, standard.text
+    assert rebuild(span_server, session_id=t.id) == 1
+    assert_envelope(span_server.client.post("/v1/traces", content=b"x", headers={**READER,
+                                            "Content-Type": "application/x-protobuf"}), 403)
+    assert_envelope(span_server.client.post("/v1/traces", content=b"x"), 401)
 
 
 def silent_listener() -> tuple[socket.socket, int]:

@@ -95,11 +95,13 @@ class AccessMiddleware:
         context: dict[str, Any],
         max_body_bytes: int,
         rate_limit: TokenBucket | None,
+        max_ingest_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.tenancy = tenancy
         self.context = context
         self.max_body_bytes = max_body_bytes
+        self.max_ingest_bytes = max_ingest_bytes
         self.rate_limit = rate_limit
         self.scopes = operation_scopes()
 
@@ -110,7 +112,8 @@ class AccessMiddleware:
             return
         try:
             access = self.authorize(scope, operation_id)
-            receive = await self.buffer_body(scope, receive)
+            limit = self.max_ingest_bytes if operation_id.endswith("ingest_traces") else self.max_body_bytes
+            receive = await self.buffer_body(scope, receive, limit)
         except APIError as error:
             await envelope_response(error)(scope, receive, send)
             return
@@ -145,15 +148,15 @@ class AccessMiddleware:
     def authenticate(self, headers: Headers) -> Credential:
         return authenticate(self.tenancy, headers)
 
-    async def buffer_body(self, scope: Scope, receive: Receive) -> Receive:
+    async def buffer_body(self, scope: Scope, receive: Receive, limit: int) -> Receive:
         """Read the whole body under the cap and replay it, with a Content-Length that is true."""
         headers = MutableHeaders(scope=scope)
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
                 raise APIError(400, "Invalid Content-Length header")
-            if int(declared) > self.max_body_bytes:
-                raise APIError(400, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
+            if int(declared) > limit:
+                raise APIError(400, f"Request body exceeds the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -163,8 +166,8 @@ class AccessMiddleware:
                 raise APIError(400, "Client disconnected before the body was complete")
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                raise APIError(400, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
+            if size > limit:
+                raise APIError(400, f"Request body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)

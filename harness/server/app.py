@@ -26,6 +26,7 @@ from harness.items.store import ItemStore
 from harness.server.access import AccessMiddleware, TokenBucket
 from harness.server.config import Tenancy
 from harness.server.errors import handle_exception
+from harness.server.otlp_route import standard_traces_route
 from harness.server.prefer import PreferMiddleware
 from harness.server.validation import VALIDATOR_MAP
 
@@ -39,6 +40,8 @@ class ServerSettings:
     validate_responses: bool = False
     allow_prefer: bool = False
     max_body_bytes: int = 1024 * 1024
+    max_ingest_bytes: int = 16 * 1024 * 1024
+    """OTLP batches are larger than API bodies: the SDK exports up to 512 spans at once."""
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 200
 
@@ -61,6 +64,7 @@ def create_app(settings: ServerSettings) -> AsyncApp:
         tenancy=settings.tenancy,
         context={"store": settings.store, **settings.services},
         max_body_bytes=settings.max_body_bytes,
+        max_ingest_bytes=settings.max_ingest_bytes,
         rate_limit=rate_limit,
     )
     middlewares: list[Any] = [
@@ -89,6 +93,10 @@ def create_app(settings: ServerSettings) -> AsyncApp:
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
     )
+    if "ingest" in settings.services:
+        app.add_url_rule("/v1/traces", "otlp_traces",
+                         standard_traces_route(settings.tenancy, settings.services["ingest"],
+                                               settings.max_ingest_bytes), methods=["POST"])
     for error in (Exception, HTTPException):
         app.add_error_handler(error, handle_exception)
     for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 501, 502, 504):

@@ -15,16 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from connexion import AsyncApp
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from harness.items.store import Actor, ItemStore
 from harness.rebuild import RebuildScope, rebuild
-from harness.server.access import authenticate
 from harness.server.app import ServerSettings, create_app
-from harness.server.config import Project, Tenancy, development_tenancy, load_tenancy
-from harness.server.errors import APIError, envelope_response
+from harness.server.config import Project, development_tenancy, load_tenancy
+from harness.server.errors import APIError
 from harness.spans.errors import InvalidSpanPayload, SpanStoreTimeout, SpanStoreUnavailable
 from harness.spans.otlp import decode_ingest_payload
 from harness.spans.source import SpanSource
@@ -109,26 +105,6 @@ def make_ingest(source: Any) -> Callable[..., int]:
     return ingest
 
 
-def standard_traces_route(tenancy: Tenancy, ingest: Callable[..., int], max_body_bytes: int) -> Callable[..., Any]:
-    """`POST /v1/traces`, the OTLP/HTTP default path: the organization comes from the credential (D13)."""
-
-    async def traces(request: Request) -> Response:
-        try:
-            credential = authenticate(tenancy, request.headers)
-            if "items:write" not in credential.scopes:
-                raise APIError(403, "This credential lacks the items:write scope")
-            body = await request.body()
-            if len(body) > max_body_bytes * 16:
-                raise APIError(400, "Request body exceeds the ingest limit")
-            await run_in_threadpool(ingest, credential.org, body, request.headers.get("content-type"),
-                                    request.headers.get("content-encoding"))
-        except APIError as error:
-            return envelope_response(error)
-        return JSONResponse({"partialSuccess": {"rejectedSpans": 0, "errorMessage": ""}})
-
-    return traces
-
-
 def build_app(options: RuntimeOptions) -> AsyncApp:
     tenancy = load_tenancy(options.config_path) if options.config_path else development_tenancy()
     store = ItemStore(options.db_path)
@@ -146,10 +122,7 @@ def build_app(options: RuntimeOptions) -> AsyncApp:
         max_body_bytes=options.max_body_bytes,
         rate_limit_per_second=options.rate_limit,
     )
-    app = create_app(settings)
-    app.add_url_rule("/v1/traces", "otlp_traces", standard_traces_route(tenancy, ingest, options.max_body_bytes),
-                     methods=["POST"])
-    return app
+    return create_app(settings)
 
 
 def app_from_environment() -> AsyncApp:
