@@ -120,8 +120,8 @@ def summary(store: ItemStore, project_id: str, item_type: str | None) -> dict[st
         total += n
         if c["severity"] is not None:
             by_severity[c["severity"]] += n
-        status = c["status"] if c["status"] is not None else "none"
-        by_status[status] = by_status.get(status, 0) + n
+        if c["status"] is not None:
+            by_status[c["status"]] = by_status.get(c["status"], 0) + n
         by_type[c["item_type"]] = by_type.get(c["item_type"], 0) + n
     worst = next((name for name in SEVERITIES if by_severity[name] > 0), None)
     return {
