@@ -232,13 +232,12 @@ class DropsHealedItems(ItemStore):
 
 
 class DuplicatesPostedItems(ItemStore):
-    """Rebuild only knows rows it made itself, and nothing stops a second row with the same dedupe_key."""
+    """Rebuild only knows rows it made itself, and no unique index stops a second row for the same item."""
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
-        for index in self.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' "
-                                "AND sql LIKE '%dedupe_key%'"):
-            self.db.execute(f'DROP INDEX "{index["name"]}"')
+        for name in ("idx_items_project_id_dedupe_key", "idx_items_project_id_ref"):
+            self.db.execute(f'DROP INDEX IF EXISTS "{name}"')
 
     def rows_by_dedupe_keys(self, project_id: str, keys: Sequence[str]) -> dict[str, ItemRow]:
         found = super().rows_by_dedupe_keys(project_id, keys)
@@ -286,7 +285,9 @@ VARIANTS: tuple[Variant, ...] = (
 BY_NAME = {variant.name: variant for variant in VARIANTS}
 
 
-def start_variant(variant: Variant, db_path: Path, tenancy: Tenancy, source: SpanSource) -> tuple[LiveServer, ItemStore]:
+def start_variant(
+    variant: Variant, db_path: Path, tenancy: Tenancy, source: SpanSource
+) -> tuple[LiveServer, ItemStore]:
     """The reference application with the variant's breakage, served on an ephemeral port."""
     store = variant.store(db_path)
     app: Any = create_app(ServerSettings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -71,8 +72,9 @@ def check(
         level=Level.parse(level), reader=Credential(reader_token) if reader_token else None,
         other_tenant=Credential(other_tenant_token) if other_tenant_token else None, otlp_url=otlp_url,
         max_examples=max_examples, workers=workers, rate_limit=rate_limit,
-        **({"seed": seed} if seed is not None else {}),
     )
+    if seed is not None:
+        settings = replace(settings, seed=seed)
     with console.status("harness check: starting") as status:
         report = run(settings, progress=lambda message: status.update(f"harness check: {message}"))
     print_console(report, console)

@@ -7,6 +7,7 @@ envelope rules (ENV001-ENV007) and every item in it against D11 (EFF001), whatev
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +35,10 @@ def effective_status_problem(item: dict[str, Any]) -> str | None:
 def items_in(body: Any) -> Iterator[dict[str, Any]]:
     """Item representations in a response body: the item itself or the `items` of a list page."""
     if isinstance(body, dict):
-        if ITEM_KEYS <= body.keys():
+        if body.keys() >= ITEM_KEYS:
             yield body
         for entry in body.get("items", []) if isinstance(body.get("items"), list) else []:
-            if isinstance(entry, dict) and ITEM_KEYS <= entry.keys():
+            if isinstance(entry, dict) and entry.keys() >= ITEM_KEYS:
                 yield entry
 
 
@@ -52,6 +53,8 @@ class Context:
     api: Api = field(init=False)
     redact: Redactor = field(init=False)
     exchanges: int = 0
+    default_evidence: Exchange | None = None
+    """The exchange a failure without one of its own is reported with (see `evidence`)."""
 
     def __post_init__(self) -> None:
         self.redact = self.results.redact
@@ -75,11 +78,21 @@ class Context:
             for item in items_in(exchange.json()):
                 self.record("EFF001", op, effective_status_problem(item), exchange)
 
+    @contextmanager
+    def evidence(self, exchange: Exchange | None) -> Iterator[None]:
+        """Report failures judged from later reads (snapshots) with the request that caused them (a rebuild)."""
+        previous, self.default_evidence = self.default_evidence, exchange
+        try:
+            yield
+        finally:
+            self.default_evidence = previous
+
     def record(self, check_id: str, operation: str, problem: str | None, exchange: Exchange | None = None) -> bool:
         """Pass when `problem` is None, else a failure with the exchange as evidence. Returns whether it passed."""
         if problem is None:
             self.results.passed(check_id, operation)
             return True
+        exchange = exchange or self.default_evidence
         evidence = exchange.evidence(self.redact) if exchange is not None else None
         self.results.failed(check_id, operation, problem, evidence)
         return False

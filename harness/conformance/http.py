@@ -6,6 +6,7 @@ status), so each probe only asserts what it is about.
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import threading
@@ -22,6 +23,9 @@ from harness.conformance.results import Evidence, Redactor
 from harness.conformance.settings import Credential, Settings
 
 NO_AUTH: dict[str, str] = {}
+MAX_INLINE_BINARY = 8192
+MAX_429_RETRIES = 3
+MAX_RETRY_AFTER_S = 30.0
 Params = Mapping[str, str | int | list[str]] | None
 
 
@@ -51,20 +55,25 @@ class Exchange:
             return None
 
     def curl(self) -> str:
+        """The request as a shell command; a binary body (protobuf, gzip) travels as base64 through stdin."""
         parts = ["curl", "-sS", "-X", self.method]
         for name, value in self.request_headers.items():
             parts += ["-H", f"{name}: {value}"]
+        prefix = ""
         if self.request_body:
             try:
                 text: str | None = self.request_body.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
-            if text is None or self.request_headers.get("Content-Encoding") == "gzip":
-                parts += ["--data-binary", f"@body.bin ({len(self.request_body)} bytes of binary body)"]
-            else:
+            if text is not None and self.request_headers.get("Content-Encoding") != "gzip":
                 parts += ["--data-raw", text]
+            elif len(self.request_body) <= MAX_INLINE_BINARY:
+                prefix = f"printf %s {base64.b64encode(self.request_body).decode()} | base64 -d | "
+                parts += ["--data-binary", "@-"]
+            else:
+                parts += ["--data-binary", f"@body.bin ({len(self.request_body)} bytes of binary body)"]
         parts.append(self.url)
-        return " ".join(shlex.quote(p) for p in parts)
+        return prefix + " ".join(shlex.quote(p) for p in parts)
 
     def evidence(self, redact: Redactor) -> Evidence:
         body = self.response_body.decode("utf-8", errors="replace")
@@ -158,14 +167,19 @@ class Api:
         headers.update(extra_headers or {})
         query = urlencode(list(_flatten(params)), doseq=False) if params else ""
         target = (url or f"{self.settings.api_url}{path}") + (f"?{query}" if query else "")
-        self.limiter.wait()
-        response = self.client.request(method, target, headers=headers, content=body)
-        exchange = Exchange(
-            operation=op_id, method=method, url=target, request_headers=headers, request_body=body,
-            status=response.status_code, response_headers={k.lower(): v for k, v in response.headers.items()},
-            response_body=response.content, path=path,
-        )
-        self.on_exchange(exchange)
+        for attempt in range(MAX_429_RETRIES + 1):
+            self.limiter.wait()
+            response = self.client.request(method, target, headers=headers, content=body)
+            exchange = Exchange(
+                operation=op_id, method=method, url=target, request_headers=headers, request_body=body,
+                status=response.status_code, response_headers={k.lower(): v for k, v in response.headers.items()},
+                response_body=response.content, path=path,
+            )
+            self.on_exchange(exchange)  # a 429 is judged too (ENV007), then retried as it asks
+            if exchange.status != 429 or attempt == MAX_429_RETRIES:
+                break
+            retry_after = exchange.response_headers.get("retry-after", "1").strip()
+            time.sleep(min(MAX_RETRY_AFTER_S, float(retry_after) if retry_after.isdigit() else 1.0))
         return exchange
 
 

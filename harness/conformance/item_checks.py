@@ -30,6 +30,18 @@ def check_replay(ctx: Context, scratch: ScratchItems) -> None:
     ctx.expect("DUP001", "list_items", total == 1, f"a replay must create nothing: {total} items hold the ref")
 
 
+def check_stored_as_sent(ctx: Context, scratch: ScratchItems) -> None:
+    """DAT001: an agent's report is never refused for its payload or for a link whose target comes later."""
+    data = {"title": f"{ctx.tag} odd payload", "severity": "urgent", "evidence": {"nested": [1, "two", None]}}
+    body = {"item_type": "finding", "dedupe_key": f"{ctx.tag}-dat", "ref": f"{ctx.tag}-dat", "data": data,
+            "session_id": scratch.session_id, "source": "runtime",
+            "links": [{"relationship": "affects", "target_ref": f"{ctx.tag}-not-yet"}]}
+    ex = ctx.api.call("create_item", json_body=body)
+    if ctx.status_is("DAT001", ex, 201, why="data is stored as sent; an unresolved inline link waits for a rebuild"):
+        ctx.expect("DAT001", "create_item", obj(ex).get("data") == data,
+                   f"data must be stored exactly as sent: sent {data}, got {obj(ex).get('data')}", ex)
+
+
 def check_ref_conflict(ctx: Context, scratch: ScratchItems) -> None:
     """REF001: a taken ref is a 409 already_exists_error and nothing is written."""
     title = f"{ctx.tag}refdup"
@@ -145,7 +157,9 @@ def check_events(ctx: Context, scratch: ScratchItems) -> None:
 
 
 def run_all(ctx: Context, scratch: ScratchItems) -> None:
-    for step in (check_replay, check_ref_conflict, check_patch, check_bulk, check_links, check_events):
+    steps = (check_replay, check_stored_as_sent, check_ref_conflict, check_patch, check_bulk, check_links,
+             check_events)
+    for step in steps:
         try:
             step(ctx, scratch)
         except CheckFailed:

@@ -127,9 +127,10 @@ def check_summary(ctx: Context, scratch: ScratchItems) -> None:
         summary = ctx.api.call("item_summary")
         listed = ctx.api.call("list_items", params={"limit": 1})
         s, li = obj(summary), obj(listed)
-        by_type = s.get("by_type") if isinstance(s.get("by_type"), dict) else {}
-        consistent = s.get("total") == li.get("total") and sum(v for v in by_type.values() if isinstance(v, int)) \
-            == s.get("total")
+        raw = s.get("by_type")
+        by_type: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        counted = sum(v for v in by_type.values() if isinstance(v, int))
+        consistent = s.get("total") == li.get("total") and counted == s.get("total")
         if consistent:
             break
     ctx.expect("SUM001", "item_summary", consistent,

@@ -86,18 +86,21 @@ def check_rebuild_without_spans(ctx: Context, scratch: ScratchItems) -> None:
     """RBL001-005 on POSTed and triaged items whose session has no item spans (D5)."""
     before = snapshot(ctx)
     events_before = event_counts(ctx, [scratch.id("a"), scratch.id("b")])
+    last: Exchange | None = None
     for body in ({"session_id": scratch.session_id}, {"run_ids": [f"{ctx.tag}-no-such-run"]},
                  {"session_id": str(uuid.uuid4()), "run_ids": [f"{ctx.tag}-no-such-run"]}):
-        _, processed = rebuild(ctx, body)
+        last, processed = rebuild(ctx, body)
         if processed is not None:
             ctx.expect("RBL001", "rebuild_items", processed == 0,
-                       f"D5: rebuild {body} selects no item span, so processed must be 0, got {processed}")
+                       f"D5: rebuild {body} selects no item span, so processed must be 0, got {processed}", last)
     after = snapshot(ctx)
-    compare(ctx, before, after, "rebuild of a session without spans")
+    with ctx.evidence(last):
+        compare(ctx, before, after, "rebuild of a session without spans")
     ours = {"session_id": scratch.session_id}
     first = snapshot(ctx, **ours)
-    rebuild(ctx, ours)
-    unchanged(ctx, first, snapshot(ctx, **ours), "second rebuild of the run's session")
-    events_after = event_counts(ctx, list(events_before))
-    ctx.expect("RBL005", "list_item_events", events_after == events_before,
-               f"a rebuild that changes nothing adds no event: {events_before} -> {events_after}")
+    again, _ = rebuild(ctx, ours)
+    with ctx.evidence(again):
+        unchanged(ctx, first, snapshot(ctx, **ours), "second rebuild of the run's session")
+        events_after = event_counts(ctx, list(events_before))
+        ctx.expect("RBL005", "list_item_events", events_after == events_before,
+                   f"a rebuild that changes nothing adds no event: {events_before} -> {events_after}")

@@ -26,8 +26,8 @@ SHORT = {
     "bulk_update_items": "bulk", "create_item_link": "link+", "delete_item_link": "link-",
     "rebuild_items": "rebuild", "ingest_traces": "ingest",
 }
-SYMBOL = {Outcome.PASS: "[green]✓[/]", Outcome.FAIL: "[bold red]✗[/]", Outcome.NOT_RUN: "[dim]–[/]"}
-PLAIN = {Outcome.PASS: "✓", Outcome.FAIL: "✗", Outcome.NOT_RUN: "–"}
+SYMBOL = {Outcome.PASS: "[green]✓[/]", Outcome.FAIL: "[bold red]✗[/]", Outcome.NOT_RUN: "[dim]-[/]"}
+PLAIN = {Outcome.PASS: "✓", Outcome.FAIL: "✗", Outcome.NOT_RUN: "-"}
 
 
 def _columns(report: RunReport) -> list[str]:
@@ -52,6 +52,10 @@ def replay_command(report: RunReport) -> str:
     parts = ["harness", "check", "--base-url", s.base_url, "--level", s.level.label, "--org", s.org,
              "--workspace", s.workspace, "--project", s.project, "--seed", str(s.seed),
              "--max-examples", str(s.max_examples)]
+    if s.workers != 1:
+        parts += ["--workers", str(s.workers)]
+    if s.rate_limit:
+        parts += ["--rate-limit", str(s.rate_limit)]
     text = " ".join(shlex.quote(p) for p in parts)
     if s.credential.kind == "api-key":
         text = text.replace("harness check", 'harness check --api-key "$HARNESS_API_KEY"', 1)
@@ -100,16 +104,20 @@ def print_console(report: RunReport, console: Console) -> None:
             row.append(SYMBOL[cell.outcome] if cell is not None else "")
         table.add_row(*row)
     console.print(table)
-    console.print("✓ pass  ✗ fail  – not run  (blank: not applicable)")
+    console.print("✓ pass  ✗ fail  - not run  (blank: not applicable)")
     reasons = sorted({(cid, cell.not_run) for (cid, _), cell in report.results.cells.items()
                       if cell.outcome == Outcome.NOT_RUN and cell.not_run})
     for check_id, reason in reasons:
-        console.print(f"[dim]– {check_id}: not run, {escape(reason)}[/]")
+        console.print(f"[dim]- {check_id}: not run, {escape(reason)}[/]")
     for note in report.results.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     replay = replay_command(report)
-    for finding in report.results.findings:
-        console.print("\n".join(_finding_text(finding, replay)))
+    for (check_id, op), cell in report.results.cells.items():
+        for finding in cell.failures:
+            console.print("\n".join(_finding_text(finding, replay)))
+        more = report.results.failure_counts.get((check_id, op), 0) - len(cell.failures)
+        if more > 0:
+            console.print(f"  ... and {more} more failure(s) of {check_id} on {op}")
     counts = summary(report)
     verdict = "[bold green]PASSED[/]" if report.exit_code == 0 else "[bold red]FAILED[/]"
     console.print(f"{verdict}  {counts['pass']} passed, {counts['fail']} failed, {counts['not run']} not run "

@@ -74,13 +74,17 @@ def preflight(ctx: Context) -> None:
                         f"(get_item_access says {grants})")
 
 
-def _timed(report: RunReport, name: str, progress: Progress, step: Callable[[], None]) -> None:
+def _timed(report: RunReport, name: str, progress: Progress, step: Callable[[], None],
+           level: Level | None = None) -> None:
+    """Run one step; if it stops early, the checks of `level` it did not reach say why (not run)."""
     progress(name)
     started = time.monotonic()
     try:
         step()
-    except CheckFailed:
-        pass
+    except CheckFailed as exc:
+        for check in OWN_CHECKS:
+            if level is not None and check.level == level:
+                report.results.not_run(check.id, TOUCHED.get(check.id, ()), f"stopped early: {exc}")
     report.timings[name] = round(time.monotonic() - started, 2)
 
 
@@ -117,9 +121,9 @@ def run(settings: Settings, progress: Progress = lambda _m: None) -> RunReport:
         _timed(report, "input and methods", progress, lambda: input_checks.run_all(ctx))
         _timed(report, "reads", progress, lambda: read_checks.run_all(ctx))
         if settings.level >= Level.STATEFUL:
-            _timed(report, "items, lists, rebuild invariants", progress, lambda: _stateful(ctx))
+            _timed(report, "items, lists, rebuild invariants", progress, lambda: _stateful(ctx), Level.STATEFUL)
         if settings.level >= Level.FULL:
-            _timed(report, "spans over OTLP and rebuild", progress, lambda: span_checks.run_all(ctx))
+            _timed(report, "spans over OTLP and rebuild", progress, lambda: span_checks.run_all(ctx), Level.FULL)
         if settings.schemathesis:
             ok = True
 

@@ -135,4 +135,5 @@ def bad_span_body(project: str) -> bytes:
     span.start_time_unix_nano = span.end_time_unix_nano = time.time_ns()
     kv = span.attributes.add()
     kv.key, kv.value.string_value = "harness.conformance", f"invalid span id for {project}"
-    return request.SerializeToString()
+    data: bytes = request.SerializeToString()
+    return data

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.conformance.context import CheckFailed, Context
+from harness.conformance.http import Exchange
 from harness.conformance.rebuild_checks import compare, event_counts, rebuild, snapshot, unchanged
 from harness.conformance.scratch import obj
 from harness.conformance.seeding import OTLP_HEADERS, ItemOutput, Offloaded, Trace, bad_span_body, envelope, otlp_body
@@ -43,9 +44,10 @@ def post_items(ctx: Context, seeded: Seeded) -> None:
     """P1 (then triaged) and P2: items whose POST landed before their spans are rebuilt."""
     t = seeded.tag
     for name, title, severity in (("p1", f"{t} v1 title", "high"), ("p2", f"{t} posted twice", "low")):
-        body = {"item_type": "finding", "dedupe_key": f"{t}-{name}", "ref": f"{t}-{name}", "title": title,
-                "data": {"title": title, "severity": severity, "description": f"{title} ({t})"},
-                "session_id": seeded.session_id, "source": "runtime", "capability": "conformance"}
+        body: dict[str, Any] = {
+            "item_type": "finding", "dedupe_key": f"{t}-{name}", "ref": f"{t}-{name}", "title": title,
+            "data": {"title": title, "severity": severity, "description": f"{title} ({t})"},
+            "session_id": seeded.session_id, "source": "runtime", "capability": "conformance"}
         ex = ctx.api.call("create_item", json_body=body)
         ctx.require("SPN003", "create_item", ex.status == 201, f"seeding POST must answer 201, got {ex.status}", ex)
         seeded.posted[name] = obj(ex)
@@ -118,16 +120,16 @@ def _one(ctx: Context, check_id: str, items: dict[str, list[dict[str, Any]]], ke
     return rows[0]
 
 
-def first_rebuild(ctx: Context, seeded: Seeded) -> int | None:
+def first_rebuild(ctx: Context, seeded: Seeded) -> tuple[Exchange, int | None]:
     """Rebuild run R1, waiting for the spans to become visible (heal of h1 proves they are)."""
     deadline = time.monotonic() + VISIBILITY_TIMEOUT_S
     while True:
-        _, processed = rebuild(ctx, {"run_ids": [seeded.run1]})
+        ex, processed = rebuild(ctx, {"run_ids": [seeded.run1]})
         if processed is not None and processed >= seeded.r1_distinct:
-            return processed
+            return ex, processed
         healed = ctx.api.call("list_items", params={"ref": f"{seeded.tag}-h1"})
         if obj(healed).get("total") or time.monotonic() > deadline:
-            return processed
+            return ex, processed
         time.sleep(1.0)
 
 
@@ -196,41 +198,41 @@ def check_events(ctx: Context, h1: dict[str, Any] | None, p1: dict[str, Any] | N
 
 def check_filters(ctx: Context, seeded: Seeded) -> None:
     """SPN006/SPN007: session + run combine; session ids compare case-insensitively; D5 for an empty session."""
-    _, processed = rebuild(ctx, {"session_id": seeded.session_id.upper(), "run_ids": [seeded.run2]})
+    ex, processed = rebuild(ctx, {"session_id": seeded.session_id.upper(), "run_ids": [seeded.run2]})
     ctx.expect("SPN006", "rebuild_items", processed == 1,
-               f"session (upper case) AND run R2 select exactly K1: processed must be 1, got {processed}")
+               f"session (upper case) AND run R2 select exactly K1: processed must be 1, got {processed}", ex)
     k1 = ctx.api.call("list_items", params={"ref": f"{seeded.tag}-k1"})
     ctx.expect("SPN006", "list_items", obj(k1).get("total") == 1, "K1 must exist after rebuilding run R2", k1)
-    _, processed = rebuild(ctx, {"session_id": seeded.session_id})
+    ex, processed = rebuild(ctx, {"session_id": seeded.session_id})
     ctx.expect("SPN007", "rebuild_items", processed == seeded.r1_distinct + 1,
-               f"the whole session holds {seeded.r1_distinct + 1} distinct items, processed={processed}")
-    _, processed = rebuild(ctx, {"session_id": str(uuid.uuid4())})
-    ctx.expect("RBL001", "rebuild_items", processed == 0, f"D5: an unknown session processes 0, got {processed}")
+               f"the whole session holds {seeded.r1_distinct + 1} distinct items, processed={processed}", ex)
+    ex, processed = rebuild(ctx, {"session_id": str(uuid.uuid4())})
+    ctx.expect("RBL001", "rebuild_items", processed == 0, f"D5: an unknown session processes 0, got {processed}", ex)
 
 
 def run_all(ctx: Context) -> None:
+    """The full-level scenario; a CheckFailed ends it and the runner marks what it did not reach."""
     tag = ctx.tag
     seeded = Seeded(tag, str(uuid.uuid4()), f"{tag}-run-1", str(uuid.uuid4()))
-    try:
-        post_items(ctx, seeded)
-        traces = build_traces(ctx, seeded)
-        before = snapshot(ctx)
-        if not ingest(ctx, traces):
-            raise CheckFailed("spans could not be ingested")
-        processed = first_rebuild(ctx, seeded)
-        after = snapshot(ctx)
+    post_items(ctx, seeded)
+    traces = build_traces(ctx, seeded)
+    before = snapshot(ctx)
+    if not ingest(ctx, traces):
+        raise CheckFailed("the SDK's spans could not be ingested (ING001)")
+    ex, processed = first_rebuild(ctx, seeded)
+    after = snapshot(ctx)
+    with ctx.evidence(ex):
         compare(ctx, before, after, "rebuild of seeded run R1")
         check_after_first(ctx, seeded, after, processed)
-        check_filters(ctx, seeded)
-        session = {"session_id": seeded.session_id}
-        first = snapshot(ctx, **session)
-        ids = [str(i["id"]) for i in first]
-        events = event_counts(ctx, ids)
-        _, again = rebuild(ctx, session)
+    check_filters(ctx, seeded)
+    session = {"session_id": seeded.session_id}
+    first = snapshot(ctx, **session)
+    ids = [str(i["id"]) for i in first]
+    events = event_counts(ctx, ids)
+    second, again = rebuild(ctx, session)
+    with ctx.evidence(second):
         unchanged(ctx, first, snapshot(ctx, **session), "second rebuild of the seeded session")
         ctx.expect("RBL005", "rebuild_items", again == seeded.r1_distinct + 1,
                    f"a second rebuild confirms the same items, processed={again}")
         ctx.expect("RBL005", "list_item_events", event_counts(ctx, ids) == events,
                    "D10: a rebuild that changes nothing appends no event")
-    except CheckFailed:
-        return
