@@ -54,10 +54,15 @@ def _print_development_credentials(tenancy: Tenancy, base: str) -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
 @click.option("--allow-prefer", is_flag=True, help="Honour Prism's 'Prefer: code=NNN' header.")
 @click.option("--validate-responses", is_flag=True, help="Check every response against openapi.yaml.")
-@click.option("--rate-limit", default=0.0, show_default=True, type=float,
-              help="Requests per second per credential (0: no limit).")
+@click.option("--rate-limit", default=1000.0, show_default=True, type=click.FloatRange(min=0),
+              help="Requests per second per credential and worker, on average (0: no limit); over it: 429.")
+@click.option("--rate-limit-burst", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="Requests a credential may make at once before --rate-limit applies.")
 @click.option("--rebuild-timeout", default=60.0, show_default=True, type=float,
               help="Seconds a span store query may take before rebuild answers 504.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--access-log", is_flag=True, help="Log one line per request (method, path, status).")
 def serve(
     host: str,
     port: int,
@@ -68,12 +73,25 @@ def serve(
     allow_prefer: bool,
     validate_responses: bool,
     rate_limit: float,
+    rate_limit_burst: int,
     rebuild_timeout: float,
+    log_level: str,
+    access_log: bool,
 ) -> None:
     """Start the reference server (Ctrl-C stops it)."""
+    import copy
+
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from harness.server.runtime import RuntimeOptions, export_options
+    from harness.server.transport import BoundedHttpToolsProtocol
+
+    if workers > 1 and (spans_dsn is None or spans_dsn.startswith("chdb:")):
+        raise click.ClickException(
+            "chDB serves one process per data directory, so --workers > 1 needs --spans "
+            "http://user:pass@host:8123/db (a ClickHouse server) or a folder of span files"
+        )
 
     try:
         tenancy = load_tenancy(config_path) if config_path else development_tenancy()
@@ -83,6 +101,11 @@ def serve(
         raise click.ClickException(
             f"refusing to listen on {host} with development credentials; pass --config with real ones"
         )
+    log_config = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's, plus a root handler: our logs and libraries' too
+    log_config["root"] = {"handlers": ["default"], "level": log_level.upper()}
+    for name in ("uvicorn", "uvicorn.error"):
+        log_config["loggers"][name]["level"] = log_level.upper()
+    log_config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
     options = RuntimeOptions(
         db_path=db_path.resolve(),
         config_path=config_path.resolve() if config_path else None,
@@ -90,6 +113,7 @@ def serve(
         allow_prefer=allow_prefer,
         validate_responses=validate_responses,
         rate_limit=rate_limit,
+        rate_limit_burst=rate_limit_burst,
         rebuild_timeout=rebuild_timeout,
     )
     export_options(options)
@@ -101,8 +125,9 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        http=BoundedHttpToolsProtocol,  # request heads over 64 KiB: 400 in the envelope, never buffered
+        log_config=log_config,  # levels included: uvicorn's log_level would override the access log's
+        access_log=access_log,
         timeout_graceful_shutdown=5,
     )
 
@@ -265,6 +290,15 @@ def fixtures_generate(
         f"{summary.spans} spans, {summary.items} items ({summary.offloaded} offloaded, {summary.malformed} "
         f"malformed spans), {summary.posted} posted, in {len(summary.span_files)} files under {out_dir}"
     )
+
+
+def _register_check() -> None:
+    from harness.conformance.command import check
+
+    main.add_command(check)
+
+
+_register_check()
 
 
 if __name__ == "__main__":

@@ -7,17 +7,33 @@ If the span store fails part way, the transaction rolls back and no row has chan
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from harness.items.store import ItemStore, new_id
-from harness.model import DecodeStats, ItemRow, RefCollision, RowChanges, SpanItem
-from harness.reconcile import plan_links, reconcile
-from harness.spans.source import SpanQuery, SpanSource
+from harness.items.store import ItemStore, RowState, SpillSet, new_id
+from harness.model import DecodeStats, ItemRow, RefCollision, RowChanges, SpanItem, SpanOrder
+from harness.reconcile import latest_reports, plan_links, reconcile, reflected_digests, report_digest
+from harness.spans.source import (
+    SpanQuery,
+    SpanSource,
+    SpanUnit,
+    add_stats,
+    selector_span,
+    selector_values,
+)
 
 BATCH_SIZE = 5_000
+PREFETCH_BATCHES = 1
+MEMO_LOOKUP_UNITS = 64
+"""Units looked up in the memo at once (a span-file line holds up to 64 spans, some 300 KiB)."""
+KEPT_IDS = 1_000
+"""How many ids of each outcome a `RebuildReport` keeps (all are counted): a report of a million-item
+rebuild must not hold a million ids."""
 
 
 @dataclass(frozen=True)
@@ -36,16 +52,43 @@ class RebuildScope:
                          run_ids=self.run_ids)
 
 
+class IdTally:
+    """The ids of one outcome of a rebuild: every one counted (`len`), the first `KEPT_IDS` kept."""
+
+    def __init__(self, keep: int = KEPT_IDS) -> None:
+        self.count = 0
+        self.ids: list[str] = []
+        self._keep = keep
+
+    def extend(self, ids: Iterable[str]) -> None:
+        for item_id in ids:
+            self.count += 1
+            if len(self.ids) < self._keep:
+                self.ids.append(item_id)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.ids
+
+    def __repr__(self) -> str:
+        return f"IdTally(count={self.count}, kept={len(self.ids)})"
+
+
 @dataclass
 class RebuildReport:
     """Everything a rebuild met, for `harness reconcile` and for tests; the endpoint answers `processed`."""
 
     processed: int = 0
-    created: list[str] = field(default_factory=list)
-    """Ids of rows created from spans (healed: their direct POST never landed)."""
-    refreshed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    preserved: list[str] = field(default_factory=list)
+    created: IdTally = field(default_factory=IdTally)
+    """Rows created from spans (healed: their direct POST never landed)."""
+    refreshed: IdTally = field(default_factory=IdTally)
+    unchanged: IdTally = field(default_factory=IdTally)
+    preserved: IdTally = field(default_factory=IdTally)
     superseded: int = 0
     ref_collisions: list[RefCollision] = field(default_factory=list)
     unresolved_links: int = 0
@@ -78,10 +121,141 @@ class _DryRun(Exception):
     """Raised inside the transaction to roll it back after a dry run has been computed."""
 
 
-def _batches(items: Iterable[SpanItem], size: int) -> Iterator[list[SpanItem]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """One item report of the stream: in full, or (a memo hit) known by its key, order and digest alone."""
+
+    dedupe_key: str
+    order: SpanOrder
+    digest: bytes
+    item: SpanItem | None
+    unit: SpanUnit | None
+    """The unit to decode again, should the full report of a memo hit be needed after all."""
+
+
+@dataclass
+class _Batch:
+    reports: list[_Report] = field(default_factory=list)
+    memo: list[tuple[bytes, str]] = field(default_factory=list)
+    """Memo entries of the units read for this batch: written in its transaction, with its rows."""
+
+
+def _read_batches(
+    store: ItemStore, source: SpanSource, query: SpanQuery, stats: DecodeStats, size: int
+) -> Iterator[_Batch]:
+    """The reports of the selected spans in stream order, `size` per batch (runs in the decode thread).
+
+    A source that reads in units (`UnitSource`) has each unit looked up in the memo first: a known
+    unit is not decoded, its reports come from the memo (and its stats too, so they equal a decode's).
+    """
+    item_units: Callable[[SpanQuery, DecodeStats], Iterator[SpanUnit]] | None = getattr(source, "item_units", None)
+    batch = _Batch()
+    if item_units is None:
+        for item in source.item_spans(query, stats):
+            batch.reports.append(_Report(item.envelope.dedupe_key, item.order, report_digest(item), item, None))
+            if len(batch.reports) >= size:
+                yield batch
+                batch = _Batch()
+    else:
+        with store.memo_reader() as lookup:
+            units = iter(item_units(query, stats))
+            while chunk := list(islice(units, MEMO_LOOKUP_UNITS)):
+                known = lookup([unit.key for unit in chunk if unit.key is not None])
+                for unit in chunk:
+                    entry = known.get(unit.key) if unit.key is not None else None
+                    reports = _memo_reports(unit, entry, query, stats) if entry is not None else \
+                        _decoded_reports(unit, query, stats, batch.memo)
+                    for report in reports:
+                        batch.reports.append(report)
+                        if len(batch.reports) >= size:
+                            yield batch
+                            batch = _Batch()
+    if batch.reports or batch.memo:
         yield batch
+
+
+def _decoded_reports(
+    unit: SpanUnit, query: SpanQuery, stats: DecodeStats, memo: list[tuple[bytes, str]]
+) -> list[_Report]:
+    """Decode a unit the memo does not know; note what it decoded to, in brief, for the memo."""
+    decoded = unit.decode()
+    add_stats(stats, decoded.stats)
+    reports: list[_Report] = []
+    brief: list[Any] = []
+    for span in decoded.spans:
+        digests = [report_digest(item) for item in span.items]
+        attributes, resource = selector_values(span.selector)
+        st = span.stats
+        brief.append([attributes, resource, [st.spans, st.item_outputs, st.offloaded, st.malformed,
+                                             st.malformed_reasons],
+                      [[i.envelope.dedupe_key, d.hex(), i.order.end_time_unix_nano, i.order.trace_id,
+                        i.order.span_id, i.order.position] for i, d in zip(span.items, digests, strict=True)]])
+        if query.matches(span.selector):
+            add_stats(stats, st)
+            reports.extend(_Report(i.envelope.dedupe_key, i.order, d, i, None)
+                           for i, d in zip(span.items, digests, strict=True))
+    if unit.key is not None and decoded.memoizable:
+        memo.append((unit.key, json.dumps(brief, separators=(",", ":"))))
+    return reports
+
+
+def _memo_reports(unit: SpanUnit, entry: str, query: SpanQuery, stats: DecodeStats) -> list[_Report]:
+    """The reports (and stats) of a unit the memo knows, without decoding it."""
+    reports: list[_Report] = []
+    for attributes, resource, st, refs in json.loads(entry):
+        if query.matches(selector_span(attributes, resource)):
+            add_stats(stats, DecodeStats(st[0], st[1], st[2], st[3], list(st[4])))
+            reports.extend(_Report(key, SpanOrder(end, trace_id, span_id, position), bytes.fromhex(digest), None, unit)
+                           for key, digest, end, trace_id, span_id, position in refs)
+    return reports
+
+
+_DONE = object()
+
+
+def _prefetched(batches: Iterator[_Batch], depth: int = PREFETCH_BATCHES) -> Iterator[_Batch]:
+    """`batches`, read and decoded by a background thread up to `depth` batches ahead.
+
+    Decoding is Python work and SQLite releases the GIL while it writes, so the next batch is decoded
+    while this one is written. Order is kept; an error of the source is raised here, at the batch
+    where it happened; closing this generator (an error of the writer) stops the thread.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            batches.close()  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=produce, name="rebuild-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            value = slots.get()
+            if value is _DONE:
+                return
+            if isinstance(value, BaseException):
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def rebuild(
@@ -91,34 +265,33 @@ def rebuild(
     *,
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
+    """Reconcile the selected spans into the items table, in one transaction (all of it, or none of it).
+
+    Memory follows the batch: the keys already counted and the items whose links are synced at the end
+    are kept in `SpillSet`s (in a temporary table beyond a bound), the report keeps counts.
+    `progress`, if given, is called after each batch with the number of item reports it held (an
+    increment, for a progress bar with rate and ETA).
+    """
     report = RebuildReport(dry_run=dry_run)
-    seen: set[str] = set()
-    linked: list[str] = []
     try:
         with store.write():
-            for batch in _batches(source.item_spans(scope.query(), report.stats), batch_size):
-                keys = sorted({item.envelope.dedupe_key for item in batch})
-                existing = store.rows_by_dedupe_keys(scope.project_id, keys)
-                refs = sorted({item.envelope.ref for item in batch if item.envelope.ref})
-                changes = reconcile(
-                    batch,
-                    existing,
-                    store.ref_holders(scope.project_id, refs),
-                    organization_id=scope.organization_id,
-                    project_id=scope.project_id,
-                    now=store.clock(),
-                    new_id=new_id,
-                )
-                by_id: dict[str, ItemRow] = {row.id: row for row in existing.values()}
-                store.apply_changes(changes, scope.project_id, by_id)
-                _count(report, changes, seen, keys)
-                linked.extend(row.id for row in changes.creates if row.link_specs)
-                linked.extend(r.item_id for r in changes.refreshes if by_id[r.item_id].link_specs
-                              or "link_specs" in r.changes)
-                linked.extend(i for i in changes.unchanged if i in by_id and by_id[i].link_specs)
-            report.unresolved_links = store.sync_reported_links(scope.project_id, list(dict.fromkeys(linked)),
-                                                                plan_links)
+            seen = SpillSet(store)
+            linked = SpillSet(store)
+            try:
+                batches = _read_batches(store, source, scope.query(), report.stats, batch_size)
+                for batch in _prefetched(batches):
+                    changes = _rebuild_batch(store, scope, batch)
+                    _count(report, changes, seen)
+                    linked.add(changes.linked)
+                    if progress is not None:
+                        progress(len(batch.reports))
+                for chunk in linked.chunks(batch_size):
+                    report.unresolved_links += store.sync_reported_links(scope.project_id, chunk, plan_links)
+            finally:
+                seen.close()
+                linked.close()
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -126,15 +299,124 @@ def rebuild(
     return report
 
 
-def _count(report: RebuildReport, changes: RowChanges, seen: set[str], keys: list[str]) -> None:
+@dataclass
+class _BatchChanges:
+    """One batch's decisions as applied, plus the ids whose reported links are synced at the end."""
+
+    changes: RowChanges
+    keys: list[str]
+    linked: list[str]
+
+
+class _Hydrator:
+    """Full reports of memo hits, decoding each unit at most once per batch."""
+
+    def __init__(self) -> None:
+        self._units: dict[int, list[SpanItem]] = {}
+
+    def full(self, report: _Report) -> SpanItem:
+        if report.item is not None:
+            return report.item
+        assert report.unit is not None
+        items = self._units.get(id(report.unit))
+        if items is None:
+            items = [item for span in report.unit.decode().spans for item in span.items]
+            self._units[id(report.unit)] = items
+        for item in items:
+            if item.envelope.dedupe_key == report.dedupe_key and item.order == report.order:
+                return item
+        raise RuntimeError(f"the span memo entry of {report.dedupe_key} does not match its span; "
+                           "the memo was made by a different decoder (see DECODE_VERSION)")
+
+
+def _winners(reports: list[_Report], hydrator: _Hydrator) -> dict[str, _Report]:
+    """The winning report per dedupe_key, decided exactly as `latest_reports` decides (ties by content)."""
+    winners: dict[str, _Report] = {}
+    tied: dict[str, list[_Report]] = {}
+    for report in reports:
+        key = report.dedupe_key
+        best = winners.get(key)
+        if best is None or report.order > best.order:
+            winners[key] = report
+            tied.pop(key, None)
+        elif report.order == best.order:
+            tied.setdefault(key, [best]).append(report)
+    for key, candidates in tied.items():
+        full = [hydrator.full(r) for r in candidates]
+        chosen = latest_reports(full)[0][key]
+        winners[key] = next(r for r, item in zip(candidates, full, strict=True) if item is chosen)
+    return winners
+
+
+def _rebuild_batch(store: ItemStore, scope: RebuildScope, batch: _Batch) -> _BatchChanges:
+    """Reconcile one batch and apply it. Rows whose digest shows they already reflect their winning
+    report are confirmed as unchanged without being read or compared (see harness.reconcile.digest);
+    everything else goes through `reconcile` exactly as before.
+    """
+    project_id = scope.project_id
+    store.memo_put(batch.memo)
+    hydrator = _Hydrator()
+    winners = _winners(batch.reports, hydrator)
+    keys = sorted(winners)
+    states = store.rebuild_states(project_id, keys)
+    clean: dict[str, RowState] = {}
+    for key, state in states.items():
+        if state.digest is not None and state.digest == winners[key].digest:
+            clean[key] = state
+    dirty = {key: hydrator.full(winners[key]) for key in keys if key not in clean}
+    existing = store.rows_by_dedupe_keys(project_id, [key for key in dirty if key in states])
+    if dirty:
+        refs = sorted({item.envelope.ref for item in dirty.values() if item.envelope.ref})
+        changes = reconcile(
+            dirty.values(),  # the winners alone: reconcile decides from them only
+            existing,
+            store.ref_holders(project_id, refs),
+            organization_id=scope.organization_id,
+            project_id=project_id,
+            now=store.clock(),
+            new_id=new_id,
+        )
+    else:
+        changes = RowChanges()
+    by_id: dict[str, ItemRow] = {row.id: row for row in existing.values()}
+    changes = _with_clean(changes, clean, existing, len(batch.reports) - len(winners), len(winners))
+    store.apply_changes(changes, project_id, by_id)
+    store.record_digests(reflected_digests(dirty, existing, changes, {key: winners[key].digest for key in dirty}))
+    clean_by_id = {state.id: state for state in clean.values()}
+    linked = [row.id for row in changes.creates if row.link_specs]
+    linked.extend(r.item_id for r in changes.refreshes if by_id[r.item_id].link_specs or "link_specs" in r.changes)
+    linked.extend(i for i in changes.unchanged
+                  if (i in by_id and by_id[i].link_specs) or (i in clean_by_id and clean_by_id[i].has_link_specs))
+    return _BatchChanges(changes, keys, linked)
+
+
+def _with_clean(
+    changes: RowChanges, clean: dict[str, RowState], existing: dict[str, ItemRow], superseded: int, processed: int
+) -> RowChanges:
+    """`changes` plus the rows confirmed by digest, each list in dedupe_key order as `reconcile` makes it."""
+    key_of = {row.id: key for key, row in existing.items()}
+    for key, state in clean.items():
+        key_of[state.id] = key
+    return RowChanges(
+        creates=changes.creates,
+        refreshes=changes.refreshes,
+        events=changes.events,
+        unchanged=sorted([*changes.unchanged, *(s.id for s in clean.values())], key=key_of.__getitem__),
+        ref_collisions=changes.ref_collisions,
+        preserved=sorted([*changes.preserved, *(s.id for s in clean.values() if s.has_disposition)],
+                         key=key_of.__getitem__),
+        processed=processed,
+        superseded=superseded,
+    )
+
+
+def _count(report: RebuildReport, batch: _BatchChanges, seen: SpillSet) -> None:
     """Add one batch's decisions; `processed` counts each dedupe_key once across batches (D6)."""
+    changes = batch.changes
     report.created.extend(row.id for row in changes.creates)
     report.refreshed.extend(r.item_id for r in changes.refreshes if r.is_change)
     report.unchanged.extend(changes.unchanged)
     report.preserved.extend(changes.preserved)
     report.superseded += changes.superseded
     report.ref_collisions.extend(changes.ref_collisions)
-    new_keys = [k for k in keys if k not in seen]
-    seen.update(new_keys)
-    report.processed += len(new_keys)
-
+    report.processed += len(seen.add(batch.keys))

@@ -69,13 +69,18 @@ def link_specs_from_json(text: str | None) -> tuple[LinkSpec, ...]:
 
 def derived_columns(item_type: str, title: str | None, data: JSONObject) -> dict[str, Any]:
     """Columns computed from data so that filters, sorting and search can use indexes."""
+    return dict(zip(("severity", "category", "search_text"), _derived(title, data, dump_json(data)), strict=True))
+
+
+def _derived(title: str | None, data: JSONObject, data_json: str) -> tuple[str | None, str | None, str]:
+    """(severity, category, search_text), given `dump_json(data)` already made."""
     severity = data.get("severity")
     category = data.get("category")
-    return {
-        "severity": severity.lower() if isinstance(severity, str) and severity.lower() in SEVERITIES else None,
-        "category": category if isinstance(category, str) else None,
-        "search_text": f"{title or ''}\n{dump_json(data)}".lower(),
-    }
+    return (
+        severity.lower() if isinstance(severity, str) and severity.lower() in SEVERITIES else None,
+        category if isinstance(category, str) else None,
+        f"{title or ''}\n{data_json}".lower(),
+    )
 
 
 def row_to_columns(row: ItemRow) -> dict[str, Any]:
@@ -107,8 +112,28 @@ def row_to_columns(row: ItemRow) -> dict[str, Any]:
         "span_order": row.span_order,
         "link_specs": link_specs_to_json(row.link_specs),
     }
-    columns.update(derived_columns(row.item_type, row.title, row.data))
+    columns.update(zip(("severity", "category", "search_text"), _derived(row.title, row.data, columns["data"]),
+                       strict=True))
     return columns
+
+
+def row_to_values(row: ItemRow) -> tuple[Any, ...]:
+    """`row_to_columns` as a tuple in ROW_COLUMNS order (what a prepared INSERT binds), made directly."""
+    d = row.disposition
+    data_json = dump_json(row.data)
+    return (
+        row.id, row.organization_id, row.project_id, row.item_type, data_json, row.title, row.ref, row.dedupe_key,
+        row.schema_ref, row.session_id, row.trace_id, row.span_id, row.capability, row.capability_version,
+        row.source, 1 if d is not None else 0, d.status if d else None, d.notes if d else None,
+        d.updated_at if d else None, d.updated_by if d else None, row.created_at, row.created_by, row.updated_at,
+        row.span_order, link_specs_to_json(row.link_specs) if row.link_specs else "[]",
+        *_derived(row.title, row.data, data_json),
+    )
+
+
+def has_link_specs(text: str | None) -> bool:
+    """Whether a stored `link_specs` column holds at least one spec (without decoding it)."""
+    return bool(text) and text != "[]"
 
 
 def row_from_columns(c: dict[str, Any]) -> ItemRow:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from harness.model import SPAN_OWNED_FIELDS
+
 SEVERITY_RANK_SQL = (
     "CASE severity WHEN 'critical' THEN 5 WHEN 'high' THEN 4 WHEN 'medium' THEN 3 "
     "WHEN 'low' THEN 2 WHEN 'info' THEN 1 ELSE 0 END"
@@ -104,7 +106,41 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["item_id", "seq"], unique=True)  # type: ignore[union-attr]
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Rebuild's memory of what it last wrote, so an unchanged rebuild skips what did not change.
+
+    `item_digests`: per item, the digest of the span report the row fully reflects (every span-owned
+    field, links and span order as that report dictates, its ref granted). Written only by rebuild;
+    any other write of a span-owned field deletes the entry, so a missing entry means "compare in full".
+    `span_digests`: per decoded unit of span input (a span file line, a ClickHouse span), content-addressed,
+    what decoding it yielded in brief (dedupe keys, item digests, span orders): an unchanged input is not
+    decoded again. Both are caches: emptying them changes no result, only the time a rebuild takes.
+    """
+    db.execute("CREATE TABLE item_digests (item_id TEXT PRIMARY KEY, digest BLOB NOT NULL) WITHOUT ROWID")
+    # A rowid table: its rows are appended, only the small key index takes random inserts.
+    db.execute("CREATE TABLE span_digests (key BLOB PRIMARY KEY, decoded TEXT NOT NULL)")
+    # Whoever changes what a digest vouches for (the store, a migration, a hand-written UPDATE) voids it.
+    vouched = ("id", *SPAN_OWNED_FIELDS, "span_order", "link_specs")
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in vouched)
+    db.execute(
+        f"CREATE TRIGGER item_digests_void AFTER UPDATE OF {', '.join(vouched)} ON items WHEN {changed} "
+        "BEGIN DELETE FROM item_digests WHERE item_id = OLD.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER item_digests_gone AFTER DELETE ON items "
+        "BEGIN DELETE FROM item_digests WHERE item_id = OLD.id; END"
+    )
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """list_items' default order is `created_at, id`: index both, so a page is read off the index instead
+    of sorting every row of the project (a rebuild creates its rows with one `created_at`). The new index
+    replaces (project_id, created_at), its prefix, so a write maintains as many indexes as before."""
+    db.execute("CREATE INDEX idx_items_project_id_created_at_id ON items (project_id, created_at, id)")
+    db.execute("DROP INDEX IF EXISTS idx_items_project_id_created_at")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 
 
 def migrate(db: sqlite_utils.Database) -> int:

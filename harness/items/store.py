@@ -7,10 +7,10 @@ before it is acknowledged (a disposition is never acknowledged and then lost).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -40,8 +40,36 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+BUSY_TIMEOUT_S = 30.0
+"""How long a writer waits for another one (in this process or another) before `database is locked`."""
+
+_ids = threading.local()
+_ID_BATCH = 256
+
+
+def _forget_random_bytes() -> None:
+    global _ids
+    _ids = threading.local()  # a forked child must never hand out its parent's ids
+
+
+os.register_at_fork(after_in_child=_forget_random_bytes)
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, like `str(uuid.uuid4())`, from the same source (os.urandom)
+    read 256 ids at a time: a rebuild makes millions, and each system call would also hand the GIL to
+    the decoding thread."""
+    pool: bytes = getattr(_ids, "pool", b"")
+    at: int = getattr(_ids, "at", 0)
+    if at >= len(pool):
+        pool, at = os.urandom(16 * _ID_BATCH), 0
+        _ids.pool = pool
+    _ids.at = at + 16
+    raw = bytearray(pool[at : at + 16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +147,32 @@ class ItemPatch:
 
 UNSET = _UNSET
 
+_INSERT_ITEM = (
+    f"INSERT INTO items ({', '.join(rowcodec.ROW_COLUMNS)}) VALUES ({', '.join('?' * len(rowcodec.ROW_COLUMNS))})"
+)
+_EVENT_COLUMNS = ("id", "project_id", "item_id", "seq", "event_type", "actor_type", "actor_id", "payload", "created_at")
+_INSERT_EVENT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+_LINK_COLUMNS = ("id", "project_id", "source_item_id", "target_item_id", "relationship", "created_at", "origin")
+_INSERT_LINK = (
+    f"INSERT OR IGNORE INTO links ({', '.join(_LINK_COLUMNS)}) VALUES ({', '.join('?' * len(_LINK_COLUMNS))})"
+)
+_REFRESH_COLUMNS: tuple[str, ...] = tuple(c for c in rowcodec.ROW_COLUMNS if c in REFRESHABLE_COLUMNS)
+_UPDATE_REFRESH = f"UPDATE items SET {', '.join(f'{c} = ?' for c in _REFRESH_COLUMNS)} WHERE id = ?"
+_UPDATE_REFRESH_LINKS = (
+    f"UPDATE items SET {', '.join(f'{c} = ?' for c in (*_REFRESH_COLUMNS, 'link_specs'))} WHERE id = ?"
+)
+
+
+@dataclass(frozen=True)
+class RowState:
+    """What rebuild needs to know of an existing row before deciding whether to read it in full."""
+
+    id: str
+    digest: bytes | None
+    """The digest of the span report the row fully reflects (see schema `_v2`); None: compare in full."""
+    has_disposition: bool
+    has_link_specs: bool
+
 
 class LinkPlanLike(Protocol):
     add: list[LinkRow]
@@ -153,6 +207,7 @@ class ItemStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         migrate(self.db)
 
     # -- connections and transactions -------------------------------------------------------
@@ -161,27 +216,44 @@ class ItemStore:
     def db(self) -> sqlite_utils.Database:
         db: sqlite_utils.Database | None = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             db = sqlite_utils.Database(conn)
             self._local.db = db
             with self._lock:
                 self._connections.append(conn)
         return db
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's raw connection (prepared statements for the bulk paths of rebuild)."""
+        conn: sqlite3.Connection = self.db.conn
+        return conn
+
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        """A write transaction: all of it lands, or none of it."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        """A write transaction: all of it lands, or none of it.
+
+        Writers of this process queue on a lock first (in turn, and without SQLite's busy-wait sleeps,
+        which made the slowest of 32 concurrent rebuilds wait seconds); the wait is bounded like SQLite's
+        busy timeout and ends the same way, `database is locked`. Writers of other processes still meet
+        at SQLite's lock.
+        """
+        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise sqlite3.OperationalError("database is locked")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -249,7 +321,8 @@ class ItemStore:
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for c in self.query(
-                f"SELECT id FROM items WHERE project_id = ? AND id IN ({marks})", [project_id, *chunk]
+                # `+project_id`: look rows up by id; with many ids SQLite would otherwise scan the project.
+                f"SELECT id FROM items WHERE +project_id = ? AND id IN ({marks})", [project_id, *chunk]
             ):
                 result.add(c["id"])
         return result
@@ -434,76 +507,130 @@ class ItemStore:
 
         `rows` maps id -> the existing row each refresh applies to (read in the same transaction).
         """
+        conn = self.conn
         if changes.creates:
-            self.db["items"].insert_all(  # type: ignore[union-attr]
-                rowcodec.row_to_columns(row) for row in changes.creates
-            )
+            conn.executemany(_INSERT_ITEM, [rowcodec.row_to_values(row) for row in changes.creates])
+        plain: list[tuple[Any, ...]] = []
+        with_links: list[tuple[Any, ...]] = []
         for refresh in changes.refreshes:
             current = rows[refresh.item_id]
             fields = dict(refresh.changes)
             specs = fields.pop("link_specs", None)
             updated = replace(current, **fields) if fields else current
-            columns = {name: value for name, value in rowcodec.row_to_columns(updated).items()
-                       if name in REFRESHABLE_COLUMNS}
+            columns = rowcodec.row_to_columns(updated)
+            values = [columns[name] for name in _REFRESH_COLUMNS]
             if specs is not None:
-                columns["link_specs"] = rowcodec.link_specs_to_json(tuple(specs))
-            self.db["items"].update(refresh.item_id, columns)  # type: ignore[union-attr]
-        self.append_events(changes.events, project_id)
+                with_links.append((*values, rowcodec.link_specs_to_json(tuple(specs)), refresh.item_id))
+            else:
+                plain.append((*values, refresh.item_id))
+        if plain:
+            conn.executemany(_UPDATE_REFRESH, plain)
+        if with_links:
+            conn.executemany(_UPDATE_REFRESH_LINKS, with_links)
+        self.append_events(changes.events, project_id, fresh={row.id for row in changes.creates})
 
+    def rebuild_states(self, project_id: str, keys: Sequence[str]) -> dict[str, RowState]:
+        """dedupe_key -> the light state of its row, for the keys that have one (see `RowState`)."""
+        result: dict[str, RowState] = {}
+        conn = self.conn
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, item_id, digest, has_disposition, link_specs in conn.execute(
+                "SELECT i.dedupe_key, i.id, d.digest, i.has_disposition, i.link_specs FROM items AS i "
+                f"LEFT JOIN item_digests AS d ON d.item_id = i.id WHERE i.project_id = ? AND i.dedupe_key IN ({marks})",
+                [project_id, *chunk],
+            ):
+                result[key] = RowState(item_id, digest, bool(has_disposition), rowcodec.has_link_specs(link_specs))
+        return result
+
+    def record_digests(self, digests: Mapping[str, bytes | None]) -> None:
+        """Remember (or, for None, forget) the span report each row now fully reflects. Rebuild only."""
+        keep = [(item_id, digest) for item_id, digest in digests.items() if digest is not None]
+        drop = [(item_id,) for item_id, digest in digests.items() if digest is None]
+        if keep:
+            self.conn.executemany("INSERT OR REPLACE INTO item_digests (item_id, digest) VALUES (?, ?)", keep)
+        if drop:
+            self.conn.executemany("DELETE FROM item_digests WHERE item_id = ?", drop)
+
+    @contextmanager
+    def memo_reader(self) -> Iterator[Callable[[Sequence[bytes]], dict[bytes, str]]]:
+        """A lookup of decoded-span memo entries (key -> entry) on a read-only connection of its own, for
+        the thread that decodes spans while this thread writes (it sees what was committed before)."""
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        try:
+            conn.execute("PRAGMA query_only=1")
+
+            def lookup(keys: Sequence[bytes]) -> dict[bytes, str]:
+                found: dict[bytes, str] = {}
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    found.update(conn.execute(f"SELECT key, decoded FROM span_digests WHERE key IN ({marks})",
+                                              list(chunk)))
+                return found
+
+            yield lookup
+        finally:
+            conn.close()
+
+    def memo_put(self, entries: Sequence[tuple[bytes, str]]) -> None:
+        """Remember what units of span input decoded to (key, entry). Rebuild only, inside `write()`."""
+        if entries:
+            self.conn.executemany("INSERT OR REPLACE INTO span_digests (key, decoded) VALUES (?, ?)", entries)
 
     def insert_links(self, project_id: str, links: Sequence[LinkRow]) -> None:
-        self.db["links"].insert_all(  # type: ignore[union-attr]
-            (
-                {
-                    "id": link.id,
-                    "project_id": project_id,
-                    "source_item_id": link.source_item_id,
-                    "target_item_id": link.target_item_id,
-                    "relationship": link.relationship,
-                    "created_at": link.created_at,
-                    "origin": link.origin,
-                }
+        if links:
+            self.conn.executemany(_INSERT_LINK, [
+                (link.id, project_id, link.source_item_id, link.target_item_id, link.relationship, link.created_at,
+                 link.origin)
                 for link in links
-            ),
-            ignore=True,
-        )
+            ])
 
     def delete_links(self, link_ids: Sequence[str]) -> None:
         for chunk in _chunks(link_ids, 500):
             self.db.execute(f"DELETE FROM links WHERE id IN ({','.join('?' * len(chunk))})", list(chunk))
 
-    def append_events(self, events: Sequence[ItemEvent], project_id: str) -> None:
-        """Append events, numbering each item's history from where it stands."""
+    def append_events(
+        self, events: Sequence[ItemEvent], project_id: str, *, fresh: AbstractSet[str] = frozenset()
+    ) -> None:
+        """Append events, numbering each item's history from where it stands.
+
+        `fresh`: ids of items created in this transaction with no event yet (their history starts at 1).
+        """
         if not events:
             return
-        ids = list(dict.fromkeys(e.item_id for e in events))
+        ids = [i for i in dict.fromkeys(e.item_id for e in events) if i not in fresh]
         next_seq: dict[str, int] = {}
+        conn = self.conn
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
-            for c in self.query(
+            for item_id, seq in conn.execute(
                 f"SELECT item_id, MAX(seq) AS seq FROM events WHERE item_id IN ({marks}) GROUP BY item_id",
                 list(chunk),
             ):
-                next_seq[c["item_id"]] = int(c["seq"])
+                next_seq[item_id] = int(seq)
         now = self.clock()
         records = []
+        encoded: dict[int, str] = {}  # payload objects shared between events are encoded once
         for event in events:
             seq = next_seq.get(event.item_id, 0) + 1
             next_seq[event.item_id] = seq
-            records.append(
-                {
-                    "id": new_id(),
-                    "project_id": project_id,
-                    "item_id": event.item_id,
-                    "seq": seq,
-                    "event_type": event.event_type,
-                    "actor_type": event.actor_type,
-                    "actor_id": event.actor_id,
-                    "payload": rowcodec.dump_json(event.payload),
-                    "created_at": now,
-                }
-            )
-        self.db["events"].insert_all(records)  # type: ignore[union-attr]
+            payload = encoded.get(id(event.payload))
+            if payload is None:
+                payload = encoded[id(event.payload)] = rowcodec.dump_json(event.payload)
+            records.append((new_id(), project_id, event.item_id, seq, event.event_type, event.actor_type,
+                            event.actor_id, payload, now))
+        conn.executemany(_INSERT_EVENT, records)
+
+    def _outgoing_links_by_item(self, item_ids: Sequence[str]) -> dict[str, dict[str, list[LinkRow]]]:
+        """item id -> origin -> its outgoing links, each list ordered by (created_at, id) like `outgoing_links`."""
+        result: dict[str, dict[str, list[LinkRow]]] = {}
+        marks = ",".join("?" * len(item_ids))
+        found = self.query(f"SELECT * FROM links WHERE source_item_id IN ({marks}) ORDER BY created_at, id",
+                           list(item_ids))
+        for c in found:
+            result.setdefault(c["source_item_id"], {}).setdefault(c["origin"], []).append(_link_from_columns(c))
+        return result
 
     def sync_reported_links(
         self, project_id: str, item_ids: Sequence[str], planner: LinkPlanner
@@ -519,22 +646,25 @@ class ItemStore:
             specs_by_item = {
                 c["id"]: rowcodec.link_specs_from_json(c["link_specs"])
                 for c in self.query(
-                    f"SELECT id, link_specs FROM items WHERE project_id = ? AND id IN ({marks})",
+                    f"SELECT id, link_specs FROM items WHERE +project_id = ? AND id IN ({marks})",
                     [project_id, *chunk],
                 )
             }
             specs = [s for item_specs in specs_by_item.values() for s in item_specs]
             ref_to_id = self.ids_by_refs(project_id, sorted({s.target_ref for s in specs if s.target_ref}))
             known = self.existing_ids(project_id, sorted({s.target_item_id for s in specs if s.target_item_id}))
+            outgoing = self._outgoing_links_by_item(list(specs_by_item))
             adds: list[LinkRow] = []
             removes: list[str] = []
             events: list[ItemEvent] = []
             for item_id, item_specs in specs_by_item.items():
-                plan = planner(item_id, item_specs, ref_to_id, known, self.outgoing_links(item_id, "reported"),
+                links = outgoing.get(item_id, {})
+                plan = planner(item_id, item_specs, ref_to_id, known, links.get("reported", []),
                                now=self.clock(), new_id=new_id)
                 unresolved += plan.unresolved
-                user_pairs = {(link.target_item_id, link.relationship)
-                              for link in self.outgoing_links(item_id, "user")}
+                if not plan.add and not plan.remove and not plan.events:
+                    continue
+                user_pairs = {(link.target_item_id, link.relationship) for link in links.get("user", [])}
                 added = [link for link in plan.add if (link.target_item_id, link.relationship) not in user_pairs]
                 skipped = {link.id for link in plan.add} - {link.id for link in added}
                 adds.extend(added)
@@ -570,3 +700,70 @@ def _link_from_columns(c: dict[str, Any]) -> LinkRow:
 def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+class SpillSet:
+    """An insertion-ordered set of strings for one write transaction: kept in memory up to `limit`
+    members, then moved into a TEMP table of the store's connection, so memory stays bounded however
+    many members a rebuild meets. Create and use it inside `store.write()`; `close()` drops the table.
+    """
+
+    _counter = 0
+
+    def __init__(self, store: ItemStore, *, limit: int = 50_000) -> None:
+        self._store = store
+        self._limit = limit
+        self._memory: dict[str, None] = {}
+        self._table: str | None = None
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, values: Iterable[str]) -> list[str]:
+        """Add `values`; returns those that were not members yet, in order (each once)."""
+        if self._table is None:
+            fresh = [v for v in dict.fromkeys(values) if v not in self._memory]
+            self._memory.update(dict.fromkeys(fresh))
+            self._size += len(fresh)
+            if self._size > self._limit:
+                self._spill()
+            return fresh
+        conn = self._store.conn
+        fresh = []
+        for value in dict.fromkeys(values):
+            if conn.execute(f"INSERT OR IGNORE INTO temp.{self._table} (value) VALUES (?)", (value,)).rowcount:
+                fresh.append(value)
+        self._size += len(fresh)
+        return fresh
+
+    def _spill(self) -> None:
+        SpillSet._counter += 1
+        self._table = f"spill_{id(self):x}_{SpillSet._counter}"
+        conn = self._store.conn
+        conn.execute(f"CREATE TEMP TABLE {self._table} (seq INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)")
+        conn.executemany(f"INSERT INTO temp.{self._table} (value) VALUES (?)", ((v,) for v in self._memory))
+        self._memory = {}
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        """The members in insertion order, `size` at a time."""
+        if self._table is None:
+            members = list(self._memory)
+            for start in range(0, len(members), size):
+                yield members[start : start + size]
+            return
+        last = 0
+        while True:
+            rows = self._store.conn.execute(
+                f"SELECT seq, value FROM temp.{self._table} WHERE seq > ? ORDER BY seq LIMIT ?", (last, size)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [value for _, value in rows]
+
+    def close(self) -> None:
+        if self._table is not None:
+            self._store.conn.execute(f"DROP TABLE IF EXISTS temp.{self._table}")
+            self._table = None
+        self._memory = {}

@@ -27,6 +27,9 @@ from harness.reconcile.refs import RefRequest, resolve_refs
 REBUILD_CREATED_BY: str | None = None
 """`created_by` of a healed row: no person made it (the `created` event names the system actor)."""
 
+_CREATED_PAYLOAD: JSONObject = {"reason": "rebuild", "source": "extracted"}
+"""The payload of every `created` event of a rebuild: one object, so the store encodes it once (never mutated)."""
+
 LINKS_EVENT_FIELD = "links"
 """Name under which a change of the report's links appears in an `updated` event (the API's field name)."""
 
@@ -46,7 +49,7 @@ def reconcile(
     Each processed dedupe_key lands in exactly one of `creates`, a refresh carrying `updated_at` (a real
     change), or `unchanged` (a row confirmed as is; it may still get a refresh of `span_order` alone).
     """
-    winners, superseded = _latest_reports(items)
+    winners, superseded = latest_reports(items)
     changes = RowChanges(processed=len(winners), superseded=superseded)
 
     # Rows that already reflect a later span are confirmed untouched and keep whatever ref they hold.
@@ -137,7 +140,7 @@ def json_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _latest_reports(items: Iterable[SpanItem]) -> tuple[dict[str, SpanItem], int]:
+def latest_reports(items: Iterable[SpanItem]) -> tuple[dict[str, SpanItem], int]:
     """The winning report per dedupe_key (greatest SpanOrder) and how many reports lost."""
     winners: dict[str, SpanItem] = {}
     seen = 0
@@ -200,7 +203,7 @@ def _heal(
             event_type="created",
             actor_type="system",
             actor_id=None,
-            payload={"reason": "rebuild", "source": "extracted"},
+            payload=_CREATED_PAYLOAD,
         )
     )
 

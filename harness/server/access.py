@@ -66,6 +66,19 @@ class TokenBucket:
             return (1.0 - tokens) / self.rate
 
 
+def check_rate_limit(bucket: TokenBucket | None, credential: Credential) -> None:
+    """429 with `Retry-After` (whole seconds) when the credential's bucket is empty; nothing was done yet.
+
+    Checked right after the credential, before the body is read: a limited request has no side effect.
+    """
+    if bucket is None:
+        return
+    wait = bucket.take(credential.name)
+    if wait > 0:
+        raise APIError(429, "Rate limit exceeded for this credential; retry later",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 def authenticate(tenancy: Tenancy, headers: Headers) -> Credential:
     """The credential of `Authorization: Bearer` or `X-API-Key`, or a 401 that says how to send one."""
     candidates: list[str] = []
@@ -125,11 +138,7 @@ class AccessMiddleware:
     def authorize(self, scope: Scope, operation_id: str) -> Access:
         headers = Headers(scope=scope)
         credential = self.authenticate(headers)
-        if self.rate_limit is not None:
-            wait = self.rate_limit.take(credential.name)
-            if wait > 0:
-                raise APIError(429, "Rate limit exceeded for this credential; retry later",
-                               headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        check_rate_limit(self.rate_limit, credential)
         params: dict[str, str] = scope.get("path_params", {})
         org = params.get("org", "")
         project: Project | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from typing import Any
 
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -33,6 +34,9 @@ TYPE_BY_STATUS: dict[int, str] = {
 
 STATUS_MAP: dict[int, int] = {405: 404, 413: 400, 415: 400, 501: 500}
 """Statuses frameworks raise that the contract does not document, mapped to ones it does."""
+
+BUSY_RETRY_AFTER_S = 5
+"""Retry-After of a write that waited the whole SQLite busy timeout for another write (429)."""
 
 
 class APIError(Exception):
@@ -85,8 +89,21 @@ def from_exception(exc: BaseException) -> APIError:
             logger.error("framework error %s: %s", exc.status_code, exc.detail)
             detail = _default_detail(500)
         return APIError(status, detail)
+    if is_database_busy(exc):
+        # Another write (a long rebuild, say) held the SQLite write lock for the whole busy timeout.
+        # Every operation documents 429 with Retry-After: the client backs off and retries.
+        return APIError(429, "The items database is busy with another write (a long rebuild?); retry later",
+                        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
     logger.error("unhandled error", exc_info=exc)
     return APIError(500, _default_detail(500))
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another connection's write lock (`database is locked` / `busy`)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
 
 
 def _default_detail(status: int) -> str:

@@ -31,7 +31,9 @@ class RebuildFn(Protocol):
 
 
 class IngestFn(Protocol):
-    def __call__(self, org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> int: ...
+    def __call__(
+        self, org: str, body: bytes, content_type: str | None, content_encoding: str | None
+    ) -> dict[str, Any]: ...
 
 
 def _access() -> Access:
@@ -218,5 +220,5 @@ async def ingest_traces(org: str) -> Reply:
     ingest: IngestFn = context["ingest"]
     body = await request.body()
     headers = request.headers
-    await run_in_threadpool(ingest, org, body, headers.get("content-type"), headers.get("content-encoding"))
-    return {"partialSuccess": {"rejectedSpans": 0, "errorMessage": ""}}, 200
+    answer = await run_in_threadpool(ingest, org, body, headers.get("content-type"), headers.get("content-encoding"))
+    return answer, 200

@@ -9,19 +9,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from harness.server.access import authenticate
+from harness.server.access import TokenBucket, authenticate, check_rate_limit
 from harness.server.config import Tenancy
 from harness.server.errors import APIError, envelope_response
 
-ACCEPTED = {"partialSuccess": {"rejectedSpans": 0, "errorMessage": ""}}
-
 
 def standard_traces_route(
-    tenancy: Tenancy, ingest: Callable[..., Any], max_body_bytes: int
+    tenancy: Tenancy, ingest: Callable[..., Any], max_body_bytes: int, rate_limit: TokenBucket | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def traces(request: Request) -> Response:
         try:
             credential = authenticate(tenancy, request.headers)
+            check_rate_limit(rate_limit, credential)
             if "items:write" not in credential.scopes:
                 raise APIError(403, "This credential lacks the items:write scope")
             chunks: list[bytes] = []
@@ -31,10 +30,11 @@ def standard_traces_route(
                 if size > max_body_bytes:
                     raise APIError(400, f"Request body exceeds the limit of {max_body_bytes} bytes")
                 chunks.append(chunk)
-            await run_in_threadpool(ingest, credential.org, b"".join(chunks), request.headers.get("content-type"),
-                                    request.headers.get("content-encoding"))
+            answer = await run_in_threadpool(ingest, credential.org, b"".join(chunks),
+                                             request.headers.get("content-type"),
+                                             request.headers.get("content-encoding"))
         except APIError as error:
             return envelope_response(error)
-        return JSONResponse(ACCEPTED)
+        return JSONResponse(answer)
 
     return traces

@@ -7,6 +7,7 @@ builds the same application.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
@@ -17,10 +18,13 @@ from typing import Any
 from connexion import AsyncApp
 
 from harness.items.store import Actor, ItemStore
+from harness.model import Span
 from harness.rebuild import RebuildScope, rebuild
 from harness.server.app import ServerSettings, create_app
 from harness.server.config import Project, development_tenancy, load_tenancy
-from harness.server.errors import APIError
+from harness.server.errors import BUSY_RETRY_AFTER_S, APIError, is_database_busy
+from harness.server.validation import has_unpaired_surrogate
+from harness.spans.clickhouse import ClickHouseSpanStore
 from harness.spans.errors import InvalidSpanPayload, SpanStoreTimeout, SpanStoreUnavailable
 from harness.spans.otlp import decode_ingest_payload
 from harness.spans.source import SpanSource
@@ -28,6 +32,7 @@ from harness.spans.store import SpanStoreConfig, open_span_store
 
 ENV_OPTIONS = "HARNESS_SERVE_OPTIONS"
 FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
+logger = logging.getLogger("harness.server")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class RuntimeOptions:
     allow_prefer: bool = False
     validate_responses: bool = False
     rate_limit: float = 0.0
+    rate_limit_burst: int = 200
     rebuild_timeout: float = 60.0
     max_body_bytes: int = 1024 * 1024
 
@@ -77,41 +83,77 @@ def make_rebuild(store: ItemStore, source: SpanSource) -> Callable[..., int]:
         except SpanStoreUnavailable as exc:
             raise APIError(502, f"The span store is unreachable or failing: {exc}") from exc
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if is_database_busy(exc):  # another write held the lock for the whole busy timeout
                 raise APIError(409, "Another write to this project is in progress; retry",
-                               type_="conflict_error") from exc
+                               type_="conflict_error",
+                               headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}) from exc
             raise
 
     return run
 
 
-def make_ingest(source: Any) -> Callable[..., int]:
-    def ingest(org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> int:
+def make_ingest(source: Any) -> Callable[..., dict[str, Any]]:
+    """The OTLP ingest service: stores what it can and answers OTLP's ExportTraceServiceResponse.
+
+    A single span that cannot be kept (a bad id) is left out and counted in `rejectedSpans`, so the
+    exporter does not drop the good spans of its batch; a body that is not a request is a 400.
+    """
+
+    def ingest(org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> dict[str, Any]:
+        rejected: list[str] = []
         try:
-            spans = decode_ingest_payload(body, content_type, content_encoding)
+            spans = decode_ingest_payload(body, content_type, content_encoding, rejected=rejected)
         except InvalidSpanPayload as exc:
             raise APIError(400, str(exc)) from exc
+        if any(_not_unicode(span) for span in spans):
+            raise APIError(400, "A span holds text that is not valid Unicode (an unpaired UTF-16 surrogate escape)")
         if not hasattr(source, "insert_spans"):
             raise APIError(400, "This server reads spans from files; OTLP ingest needs a ClickHouse or chDB "
                                 "span store (harness serve --spans)")
         try:
-            count: int = source.insert_spans(spans, org=org)
+            source.insert_spans(spans, org=org)
         except SpanStoreTimeout as exc:
             raise APIError(504, f"The span store did not accept the spans in time: {exc}") from exc
         except SpanStoreUnavailable as exc:
             raise APIError(502, f"The span store is unreachable or failing: {exc}") from exc
-        return count
+        message = "; ".join(rejected[:5]) + (f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else "")
+        return {"partialSuccess": {"rejectedSpans": len(rejected), "errorMessage": message}}
 
     return ingest
+
+
+def _not_unicode(span: Span) -> bool:
+    """OTLP/JSON may escape lone surrogates (`"\\ud800"`), which no store can encode as UTF-8."""
+    return has_unpaired_surrogate([
+        span.name, span.attributes, span.resource_attributes, span.scope_name, span.scope_version,
+        span.status_message, *[[event.name, event.attributes] for event in span.events],
+    ])
+
+
+def open_spans(options: RuntimeOptions) -> SpanSource:
+    """The span store of `options`; a ClickHouse server that is down at start does not stop the server.
+
+    Rebuild and ingest answer 502 until it is back (the table is expected to exist by then, as a
+    collector's does). chDB and span files have no such excuse: their errors stop the start.
+    """
+    config = SpanStoreConfig(
+        dsn=options.spans_dsn, data_dir=options.db_path.parent, timeout_s=options.rebuild_timeout,
+        seed_fixtures=FIXTURES_DIR if options.spans_dsn is None else None,
+    )
+    try:
+        return open_span_store(config)
+    except (SpanStoreUnavailable, SpanStoreTimeout) as exc:
+        if not (options.spans_dsn or "").startswith(("http://", "https://")):
+            raise
+        logger.warning("span store unavailable at start, serving anyway (rebuild and ingest answer 502 "
+                       "until it is back): %s", exc)
+        return ClickHouseSpanStore(options.spans_dsn or "", timeout_s=options.rebuild_timeout)
 
 
 def build_app(options: RuntimeOptions) -> AsyncApp:
     tenancy = load_tenancy(options.config_path) if options.config_path else development_tenancy()
     store = ItemStore(options.db_path)
-    source = open_span_store(SpanStoreConfig(
-        dsn=options.spans_dsn, data_dir=options.db_path.parent, timeout_s=options.rebuild_timeout,
-        seed_fixtures=FIXTURES_DIR if options.spans_dsn is None else None,
-    ))
+    source = open_spans(options)
     ingest = make_ingest(source)
     settings = ServerSettings(
         tenancy=tenancy,
@@ -121,6 +163,7 @@ def build_app(options: RuntimeOptions) -> AsyncApp:
         allow_prefer=options.allow_prefer,
         max_body_bytes=options.max_body_bytes,
         rate_limit_per_second=options.rate_limit,
+        rate_limit_burst=options.rate_limit_burst,
     )
     return create_app(settings)
 

@@ -8,6 +8,8 @@ a body that is not JSON is a 400, a JSON body or parameter that breaks the schem
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
@@ -41,6 +43,46 @@ def _is_date_time(value: object) -> bool:
         return True
     parsed = datetime.fromisoformat(value)
     return "T" in value.upper() and parsed.tzinfo is not None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A JSON escape of a UTF-16 surrogate: paired ones are fine, an unpaired one is not Unicode text."""
+
+
+def has_unpaired_surrogate(value: Any) -> bool:
+    """True when a string in `value` (keys included, any depth) holds a lone surrogate (`"\\ud800"`).
+
+    Python's json accepts such escapes, but the text cannot be encoded as UTF-8: SQLite, ClickHouse
+    and every client would fail on it later. Walks iteratively, so depth is no problem.
+    """
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if not current.isascii():
+                try:
+                    current.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, (list, tuple)):
+            stack.extend(current)
+    return False
+
+
+def _not_json_constant(name: str) -> Any:
+    """Python's json reads NaN, Infinity and -Infinity; JSON has no such values, and echoing them back
+    would make every response that holds the item unreadable to a strict parser (JSON.parse)."""
+    raise APIError(400, f"Request body is not valid JSON: {name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON grammar, but it would be stored and served as Infinity
+        raise APIError(400, f"Request body holds a number out of range: {text[:40]}")
+    return value
 
 
 _TYPE_NAMES = {"integer": "int", "number": "float", "boolean": "bool", "string": "string", "array": "list",
@@ -106,12 +148,17 @@ class BodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
         except (UnicodeDecodeError, LookupError) as exc:
             raise APIError(400, f"Request body is not valid {self._encoding} text") from exc
         try:
-            return json.loads(text)
+            body = json.loads(text, parse_constant=_not_json_constant, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             raise APIError(400, f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                                 f"column {exc.colno}") from exc
         except RecursionError as exc:
             raise APIError(400, "Request body is nested too deeply") from exc
+        except ValueError as exc:  # an integer literal past Python's digit limit
+            raise APIError(400, "Request body holds a number too large to represent") from exc
+        if _SURROGATE_ESCAPE.search(text) and has_unpaired_surrogate(body):
+            raise APIError(400, "Request body is not valid Unicode text: it escapes an unpaired UTF-16 surrogate")
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:

@@ -18,9 +18,10 @@ such backstop: a call blocked outside query execution (say, on a table lock) is 
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from harness.spans.clickhouse_schema import (
     DEFAULT_TABLE,
     INSERT_COLUMNS,
     SELECT_COLUMNS,
+    TYPES_KEY,
+    attributes_from_row,
     create_database_sql,
     create_table_sql,
     qualified,
@@ -42,15 +45,23 @@ from harness.spans.clickhouse_schema import (
     span_to_row,
 )
 from harness.spans.envelopes import (
+    DECODE_VERSION,
     ITEM_OUTPUT,
+    OBJECTS_ATTR,
     OUTPUTS_ATTR,
     PROJECT_ATTR,
     RUN_ATTR,
     SESSION_ATTR,
-    items_of_span,
 )
 from harness.spans.errors import SpanStoreError, SpanStoreTimeout, SpanStoreUnavailable
-from harness.spans.source import ORG_RESOURCE_ATTR, SpanQuery
+from harness.spans.source import (
+    ORG_RESOURCE_ATTR,
+    DecodedUnit,
+    SpanQuery,
+    SpanUnit,
+    decode_span,
+    items_of_units,
+)
 
 DEFAULT_TIMEOUT_S = 30.0
 CHDB_FILE_NAME = "spans.chdb"
@@ -70,6 +81,48 @@ _ITEM_CANDIDATE = (
     f" OR position(SpanAttributes['{OUTPUTS_ATTR}'], '\\\\u') > 0)"
 )
 """The decoder's own fast-path test in SQL: outputs naming "item", or with a \\u escape that might."""
+
+
+def _only(column: str, keys: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{key}'" for key in keys)  # constants of this module: nothing to escape
+    return f"mapFilter((k, v) -> has([{listed}], k), {column})"
+
+
+_ITEM_SPAN_COLUMNS = (
+    "toUnixTimestamp64Nano(Timestamp), Duration, TraceId, SpanId, "
+    + _only("SpanAttributes", (OUTPUTS_ATTR, OBJECTS_ATTR, PROJECT_ATTR, SESSION_ATTR, RUN_ATTR, TYPES_KEY))
+    + ", "
+    + _only("ResourceAttributes", (ORG_RESOURCE_ATTR, TYPES_KEY))
+)
+"""What a rebuild reads of an item span: its order, and only the attributes `items_of_span` and
+`SpanQuery.matches` look at (the big others, tool arguments and schemas, stay in the engine)."""
+_NO_ITEM_SPAN = ("'', toInt64(0), toUInt64(0), '', '', CAST(map(), 'Map(LowCardinality(String), String)'),"
+                 " CAST(map(), 'Map(LowCardinality(String), String)')")
+"""Placeholders of the `_ITEM_SPAN_COLUMNS` (and the digest before them) in the row that carries a count."""
+
+
+_UNIT_KEY_PREFIX = f"clickhouse/{DECODE_VERSION}:".encode()
+
+
+def _decode_item_row(row: Any) -> DecodedUnit:
+    """A unit of `item_units`: its digest, then the `_ITEM_SPAN_COLUMNS`."""
+    return DecodedUnit(spans=[decode_span(_item_span(row[1:]))])
+
+
+def _item_span(row: Any) -> Span:
+    """The parts of a span that decide its items, from a row selected with `_ITEM_SPAN_COLUMNS`."""
+    start, duration, trace_id, span_id, attributes, resource = row
+    return Span(
+        trace_id=str(trace_id),
+        span_id=str(span_id),
+        parent_span_id=None,
+        name="",
+        kind="UNSPECIFIED",
+        start_time_unix_nano=int(start),
+        end_time_unix_nano=int(start) + int(duration),
+        attributes=attributes_from_row(attributes),
+        resource_attributes=attributes_from_row(resource),
+    )
 
 
 def _canonical(column: str) -> str:
@@ -182,6 +235,30 @@ def chdb_engine_client(path: str) -> Any:
                 f"a store at {path} needs its own process (or use the same path with another database)"
             )
         return _ENGINE[1]
+
+
+_IDLE_HANDLES: dict[str, list[Any]] = {}
+"""Stream handles of the engine that finished a stream cleanly, for the next stream to reuse: opening
+one costs a few queries (about 10 ms), a noticeable part of a small rebuild."""
+_IDLE_LIMIT = 4
+
+
+def _take_stream_handle(path: str) -> Any:
+    with _ENGINE_LOCK:
+        idle = _IDLE_HANDLES.get(path)
+        if idle:
+            return idle.pop()
+    return _open_chdb_handle(path)
+
+
+def _return_stream_handle(path: str, handle: Any) -> None:
+    """Keep a handle whose stream ran to its end; a handle a stream was abandoned on is closed instead."""
+    with _ENGINE_LOCK:
+        idle = _IDLE_HANDLES.setdefault(path, [])
+        if len(idle) < _IDLE_LIMIT:
+            idle.append(handle)
+            return
+    handle.close()
 
 
 def chdb_engine_path() -> str | None:
@@ -396,26 +473,37 @@ class ClickHouseSpanStore:
         sql = f"SELECT {SELECT_COLUMNS} FROM {self._table} WHERE {where}"
         yield from self._stream(sql, params, query)
 
-    def _stream(self, sql: str, params: dict[str, Any], query: SpanQuery) -> Iterator[Span]:
+    def _rows(self, sql: str, params: dict[str, Any]) -> Iterator[Any]:
+        """Stream the rows of `sql`, block by block (a chDB stream on a handle of its own)."""
         handle: Any = None
+        finished = False
         try:
             if self.location.backend == "chdb":
                 chdb_engine_client(self.location.path)  # the one-engine rule, with its clear error
-                handle = _open_chdb_handle(self.location.path)
+                handle = _take_stream_handle(self.location.path)
                 client = handle
             else:
                 client = self._get_client()
             with client.query_row_block_stream(sql, parameters=params, settings=self._settings()) as stream:
                 for block in stream:
-                    for row in block:
-                        span = row_to_span(row)
-                        if query.matches(span):  # belt and braces: the SQL is already exact
-                            yield span
+                    yield from block
+            finished = True
         except (ClickHouseError, OSError) as exc:
             raise self._error(exc) from exc
         finally:
             if handle is not None:
-                handle.close()
+                if finished:
+                    _return_stream_handle(self.location.path, handle)
+                else:
+                    handle.close()
+
+    def _stream(
+        self, sql: str, params: dict[str, Any], query: SpanQuery, convert: Callable[[Any], Span] = row_to_span
+    ) -> Iterator[Span]:
+        for row in self._rows(sql, params):
+            span = convert(row)
+            if query.matches(span):  # belt and braces: the SQL is already exact
+                yield span
 
     def item_spans(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanItem]:
         """The items of the selected spans (the `SpanSource` protocol).
@@ -423,10 +511,27 @@ class ClickHouseSpanStore:
         Only spans whose `dreadnode.outputs` may hold an item are read and decoded; the others are
         counted in `stats.spans` with one count query, so the stats equal a file source's.
         """
-        for span in self.query_spans(query, items_only=True):
-            yield from items_of_span(span, stats)
+        yield from items_of_units(self.item_units(query, stats), query, stats)
+
+    def item_units(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanUnit]:
+        """Each candidate span as a unit keyed by the engine's digest of what decoding it reads.
+
+        Only the columns and attributes that decide a span's items are transferred; the spans that
+        cannot carry an item are counted in `stats.spans` by the same query (one more row, marked by
+        its first column), so a small rebuild makes one round trip to the engine, not two.
+        """
         where, params = self._where(query)
-        stats.spans += self._count(f"({where}) AND NOT {_ITEM_CANDIDATE}", params)
+        sql = (f"SELECT toUInt64(0), hex(sipHash128({_ITEM_SPAN_COLUMNS})), {_ITEM_SPAN_COLUMNS}"
+               f" FROM {self._table} WHERE ({where}) AND {_ITEM_CANDIDATE}"
+               f" UNION ALL SELECT 1 + count(), {_NO_ITEM_SPAN} FROM {self._table}"
+               f" WHERE ({where}) AND NOT {_ITEM_CANDIDATE}")
+        others = 0
+        for row in self._rows(sql, params):
+            if row[0]:
+                others = int(row[0]) - 1
+                continue
+            yield SpanUnit(_UNIT_KEY_PREFIX + bytes.fromhex(row[1]), functools.partial(_decode_item_row, row[1:]))
+        stats.spans += others
 
     def count_spans(self, query: SpanQuery | None = None) -> int:
         """How many spans the table holds, or how many `query` selects."""

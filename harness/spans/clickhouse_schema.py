@@ -8,6 +8,7 @@ only addition is a sidecar attribute recording the OTLP types that the string-va
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -197,17 +198,23 @@ def attributes_to_row(attributes: Mapping[str, Any]) -> dict[str, str]:
     return row
 
 
+_NO_TYPES: Mapping[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _types_of(raw_types: str) -> Mapping[str, Any]:
+    """The sidecar parsed (read only: shared between rows; spans of one kind all carry the same one)."""
+    try:
+        loaded = json.loads(raw_types)
+    except ValueError:
+        return _NO_TYPES
+    return loaded if isinstance(loaded, dict) else _NO_TYPES
+
+
 def attributes_from_row(row: Mapping[str, str]) -> dict[str, Any]:
     """The inverse of `attributes_to_row`; a map without a (valid) sidecar reads back as strings."""
-    types: dict[str, Any] = {}
     raw_types = row.get(TYPES_KEY)
-    if raw_types:
-        try:
-            loaded = json.loads(raw_types)
-        except ValueError:
-            loaded = None
-        if isinstance(loaded, dict):
-            types = loaded
+    types = _types_of(raw_types) if raw_types else _NO_TYPES
     out: dict[str, Any] = {}
     for key, text in row.items():
         if key == TYPES_KEY:

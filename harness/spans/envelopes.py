@@ -20,6 +20,10 @@ RUN_ATTR = "dreadnode.run.id"
 PROJECT_ATTR = "dreadnode.project"
 ITEM_OUTPUT = "item"
 MAX_MALFORMED_REASONS = 100
+DECODE_VERSION = "1"
+"""Part of every memo key of decoded span input (harness.spans.source.SpanUnit): bump it whenever what a
+span decodes to changes (this module, the OTLP/mirror decoders, the ClickHouse row mapping), so that
+results memoized by an older harness are never reused."""
 
 _UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _OPTIONAL_STRINGS = ("ref", "title", "status", "notes", "schema_ref", "capability", "capability_version")
@@ -64,7 +68,7 @@ def _links(value: Any) -> tuple[LinkSpec, ...]:
         return ()
     links: list[LinkSpec] = []
     for link in value:
-        if not isinstance(link, Mapping):
+        if type(link) is not dict and not isinstance(link, Mapping):
             continue
         relationship = link.get("relationship")
         ref = link.get("target_ref")
@@ -88,7 +92,7 @@ def _envelope(value: Mapping[str, Any], span: Span, position: int) -> ItemEnvelo
     data = value.get("data")
     if data is None:
         data = {}
-    elif not isinstance(data, Mapping):
+    elif type(data) is not dict and not isinstance(data, Mapping):
         raise _Malformed("data is not an object")
     strings = {key: _optional_str(value, key) for key in _OPTIONAL_STRINGS}
     session_id = _optional_str(value, "session_id") or _str_attr(span, SESSION_ATTR)
@@ -108,7 +112,7 @@ def _object_value(output: Mapping[str, Any], objects: Mapping[str, Any]) -> Mapp
     """The envelope an item output points at; None when offloaded; _Malformed when unusable."""
     digest = output.get("hash")
     entry = objects.get(digest) if isinstance(digest, str) else None
-    if not isinstance(entry, Mapping):
+    if type(entry) is not dict and not isinstance(entry, Mapping):
         raise _Malformed(f"hash {digest!r} missing from dreadnode.objects")
     if entry.get("type") == "uri":
         return None
@@ -118,7 +122,7 @@ def _object_value(output: Mapping[str, Any], objects: Mapping[str, Any]) -> Mapp
         value = entry["value_"]
     else:
         raise _Malformed(f"object {digest} has no value")
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _Malformed("envelope is not an object")
     return value
 
@@ -146,7 +150,7 @@ def items_of_span(span: Span, stats: DecodeStats) -> list[SpanItem]:
     if not isinstance(outputs, list):
         note_malformed(stats, f"{where}: dreadnode.outputs is not a list")
         return []
-    item_outputs = [o for o in outputs if isinstance(o, Mapping) and o.get("name") == ITEM_OUTPUT]
+    item_outputs = [o for o in outputs if (type(o) is dict or isinstance(o, Mapping)) and o.get("name") == ITEM_OUTPUT]
     if not item_outputs:
         return []
     stats.item_outputs += len(item_outputs)
@@ -155,7 +159,7 @@ def items_of_span(span: Span, stats: DecodeStats) -> list[SpanItem]:
     except (ValueError, RecursionError):
         note_malformed(stats, f"{where}: dreadnode.objects is not valid JSON", len(item_outputs))
         return []
-    if not isinstance(objects, Mapping):
+    if type(objects) is not dict and not isinstance(objects, Mapping):
         note_malformed(stats, f"{where}: dreadnode.objects is not a JSON object", len(item_outputs))
         return []
 

@@ -21,3 +21,7 @@ class SpanStoreTimeout(SpanStoreError):
 
 class InvalidSpanPayload(ValueError):
     """A span payload (ingest body, file line) that cannot be decoded; its str says why (HTTP 400)."""
+
+
+class PayloadTooDeep(InvalidSpanPayload):
+    """Attribute values nested past the limit: a hostile payload, refused whole (never partially stored)."""

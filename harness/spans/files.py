@@ -7,6 +7,8 @@ order, so results do not depend on the file system's listing order.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -14,11 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from harness.model import DecodeStats, Span, SpanItem
-from harness.spans.envelopes import items_of_span, note_malformed
+from harness.spans.envelopes import DECODE_VERSION, items_of_span, note_malformed
 from harness.spans.errors import InvalidSpanPayload
 from harness.spans.mirror import decode_mirror_line
 from harness.spans.otlp import MiB, decode_otlp_json
-from harness.spans.source import SpanQuery
+from harness.spans.source import DecodedUnit, SpanQuery, SpanUnit, decode_span
 
 SPAN_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 SIDE_FILES = frozenset({"posts.jsonl", "patches.jsonl"})
@@ -129,5 +131,64 @@ class FileSpanSource:
             if query.matches(span):
                 yield from items_of_span(span, stats)
 
+    def item_units(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanUnit]:
+        """Every record (line) of the files as a unit keyed by a digest of its bytes; `query` is applied
+        by the caller (`harness.spans.source.items_of_units`), so decoding a line never depends on it."""
+        for path in span_files(self.paths):
+            yield from _file_units(path, self.max_document_bytes)
+
     def __repr__(self) -> str:
         return f"FileSpanSource({[str(p) for p in self.paths]!r})"
+
+
+_LINE_KEY_PERSON = f"files/{DECODE_VERSION}".encode()
+
+
+def line_key(line: bytes) -> bytes:
+    """The memo key of one line of a span file: its bytes decide what it decodes to."""
+    return hashlib.blake2b(line, digest_size=16, person=_LINE_KEY_PERSON).digest()
+
+
+def _file_units(path: Path, max_document_bytes: int) -> Iterator[SpanUnit]:
+    """`_file_spans` as units: one per non-blank line, or one for a whole pretty-printed document."""
+    with path.open("rb") as fh:
+        first = True
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            if first:
+                first = False
+                try:
+                    record: Any = json.loads(line)
+                except (ValueError, RecursionError):
+                    document = _whole_document(fh, path, max_document_bytes)
+                    if document is not None:
+                        for record in document if isinstance(document, list) else [document]:
+                            yield SpanUnit(None, functools.partial(_decode_line, path, 1, b"", record))
+                        return
+                    yield SpanUnit(None, functools.partial(_decode_line, path, lineno, line, None))
+                    continue
+                yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, record))
+                continue
+            yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, None))
+
+
+def _decode_line(path: Path, lineno: int, line: bytes, record: Any) -> DecodedUnit:
+    """One record as `_records` and `_file_spans` read it (the same reasons, the same counts); `record`
+    None means parse `line` (a record of a whole-file document is passed parsed, at line 1)."""
+    unit = DecodedUnit()
+    if record is None:
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            note_malformed(unit.stats, f"{path}:{lineno}: not valid JSON ({exc.__class__.__name__})")
+            unit.memoizable = False
+            return unit
+    try:
+        spans = spans_of_record(record)
+    except InvalidSpanPayload as exc:
+        note_malformed(unit.stats, f"{path}:{lineno}: {exc}")
+        unit.memoizable = False
+        return unit
+    unit.spans = [decode_span(span) for span in spans]
+    return unit

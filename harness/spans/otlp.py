@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from harness.model import Span, SpanEvent
-from harness.spans.errors import InvalidSpanPayload
+from harness.spans.errors import InvalidSpanPayload, PayloadTooDeep
 
 MiB = 1 << 20
 DEFAULT_MAX_ATTRIBUTE_DEPTH = 32
@@ -99,6 +99,8 @@ def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -107,6 +109,8 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
 
 
 def _list(value: object, what: str) -> list[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return []
     if not isinstance(value, list):
@@ -138,7 +142,7 @@ def _json_double(value: object) -> float:
 def _json_any(value: object, depth: int, limit: int) -> Any:
     """One AnyValue; `depth` counts array/kvlist nesting so a nesting bomb stops early."""
     if depth > limit:
-        raise InvalidSpanPayload(f"attribute values are nested deeper than {limit} levels")
+        raise PayloadTooDeep(f"attribute values are nested deeper than {limit} levels")
     if not isinstance(value, Mapping):
         raise InvalidSpanPayload("an attribute value must be an AnyValue object")
     for key, inner in value.items():
@@ -172,12 +176,19 @@ def _json_any(value: object, depth: int, limit: int) -> Any:
 
 def _json_attributes(entries: object, depth: int, limit: int) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    for entry in _list(entries, "attributes"):
-        entry = _mapping(entry, "an attribute")
+    for entry in entries if type(entries) is list else _list(entries, "attributes"):
+        if type(entry) is not dict:
+            entry = _mapping(entry, "an attribute")
         key = entry.get("key")
         if not isinstance(key, str):
             raise InvalidSpanPayload("an attribute key must be a string")
         raw = entry.get("value")
+        if type(raw) is dict and len(raw) == 1 and depth <= limit:
+            # The common case, decided as `_json_any` would: one key, a string value.
+            inner = raw.get("stringValue")
+            if type(inner) is str:
+                attributes[key] = inner
+                continue
         attributes[key] = None if raw is None else _json_any(raw, depth, limit)
     return attributes
 
@@ -227,7 +238,8 @@ def _json_span(raw: object, resource: dict[str, Any], scope: tuple[str, str], li
     )
 
 
-def _json_spans(doc: object, limit: int) -> list[Span]:
+def _json_spans(doc: object, limit: int, rejected: list[str] | None = None) -> list[Span]:
+    """With `rejected`, a span that cannot be kept is left out and its reason appended (OTLP partial success)."""
     if not isinstance(doc, Mapping):
         raise InvalidSpanPayload("an OTLP/JSON document must be an object with resourceSpans")
     spans: list[Span] = []
@@ -239,14 +251,25 @@ def _json_spans(doc: object, limit: int) -> list[Span]:
             ss = _mapping(ss, "a scopeSpans entry")
             scope_doc = _mapping(ss.get("scope"), "scope")
             scope = (str(scope_doc.get("name") or ""), str(scope_doc.get("version") or ""))
-            spans.extend(_json_span(raw, resource, scope, limit) for raw in _list(ss.get("spans"), "spans"))
+            for raw in _list(ss.get("spans"), "spans"):
+                try:
+                    spans.append(_json_span(raw, resource, scope, limit))
+                except PayloadTooDeep:
+                    raise
+                except InvalidSpanPayload as exc:
+                    if rejected is None:
+                        raise
+                    rejected.append(str(exc))
     return spans
 
 
-def decode_otlp_json(doc: Mapping[str, Any], *, max_attribute_depth: int = DEFAULT_MAX_ATTRIBUTE_DEPTH) -> list[Span]:
+def decode_otlp_json(
+    doc: Mapping[str, Any], *, max_attribute_depth: int = DEFAULT_MAX_ATTRIBUTE_DEPTH,
+    rejected: list[str] | None = None,
+) -> list[Span]:
     """Spans of an OTLP/JSON ExportTraceServiceRequest (`{"resourceSpans": [...]}`)."""
     try:
-        return _json_spans(doc, max_attribute_depth)
+        return _json_spans(doc, max_attribute_depth, rejected)
     except InvalidSpanPayload:
         raise
     except _BAD_INPUT as exc:
@@ -258,7 +281,7 @@ def decode_otlp_json(doc: Mapping[str, Any], *, max_attribute_depth: int = DEFAU
 
 def _pb_any(value: AnyValue, depth: int, limit: int) -> Any:
     if depth > limit:
-        raise InvalidSpanPayload(f"attribute values are nested deeper than {limit} levels")
+        raise PayloadTooDeep(f"attribute values are nested deeper than {limit} levels")
     which = value.WhichOneof("value")
     if which == "string_value":
         return value.string_value
@@ -287,37 +310,47 @@ def _pb_id(raw: bytes, n_bytes: int, what: str) -> str:
     return raw.hex()
 
 
-def _pb_spans(request: Any, limit: int) -> list[Span]:
+def _pb_span(s: Any, resource: dict[str, Any], scope: Any, limit: int) -> Span:
+    return Span(
+        trace_id=_pb_id(s.trace_id, 16, "trace_id"),
+        span_id=_pb_id(s.span_id, 8, "span_id"),
+        parent_span_id=_pb_id(s.parent_span_id, 8, "parent_span_id") if s.parent_span_id else None,
+        name=s.name,
+        kind=enum_name(s.kind, SPAN_KINDS, "", "kind"),
+        start_time_unix_nano=s.start_time_unix_nano,
+        end_time_unix_nano=s.end_time_unix_nano,
+        attributes=_pb_attributes(s.attributes, 1, limit),
+        resource_attributes=resource,
+        scope_name=scope.name,
+        scope_version=scope.version,
+        status_code=enum_name(s.status.code, STATUS_CODES, "", "status.code"),
+        status_message=s.status.message,
+        events=tuple(
+            SpanEvent(e.name, e.time_unix_nano, _pb_attributes(e.attributes, 1, limit)) for e in s.events
+        ),
+    )
+
+
+def _pb_spans(request: Any, limit: int, rejected: list[str] | None = None) -> list[Span]:
     spans: list[Span] = []
     for rs in request.resource_spans:
         resource = _pb_attributes(rs.resource.attributes, 1, limit)
         for ss in rs.scope_spans:
             for s in ss.spans:
-                spans.append(
-                    Span(
-                        trace_id=_pb_id(s.trace_id, 16, "trace_id"),
-                        span_id=_pb_id(s.span_id, 8, "span_id"),
-                        parent_span_id=_pb_id(s.parent_span_id, 8, "parent_span_id") if s.parent_span_id else None,
-                        name=s.name,
-                        kind=enum_name(s.kind, SPAN_KINDS, "", "kind"),
-                        start_time_unix_nano=s.start_time_unix_nano,
-                        end_time_unix_nano=s.end_time_unix_nano,
-                        attributes=_pb_attributes(s.attributes, 1, limit),
-                        resource_attributes=resource,
-                        scope_name=ss.scope.name,
-                        scope_version=ss.scope.version,
-                        status_code=enum_name(s.status.code, STATUS_CODES, "", "status.code"),
-                        status_message=s.status.message,
-                        events=tuple(
-                            SpanEvent(e.name, e.time_unix_nano, _pb_attributes(e.attributes, 1, limit))
-                            for e in s.events
-                        ),
-                    )
-                )
+                try:
+                    spans.append(_pb_span(s, resource, ss.scope, limit))
+                except PayloadTooDeep:
+                    raise
+                except InvalidSpanPayload as exc:
+                    if rejected is None:
+                        raise
+                    rejected.append(str(exc))
     return spans
 
 
-def decode_otlp_protobuf(data: bytes, *, max_attribute_depth: int = DEFAULT_MAX_ATTRIBUTE_DEPTH) -> list[Span]:
+def decode_otlp_protobuf(
+    data: bytes, *, max_attribute_depth: int = DEFAULT_MAX_ATTRIBUTE_DEPTH, rejected: list[str] | None = None
+) -> list[Span]:
     """Spans of a binary ExportTraceServiceRequest, as the SDK's OTLP/HTTP exporter sends them."""
     request = ExportTraceServiceRequest()
     try:
@@ -325,7 +358,7 @@ def decode_otlp_protobuf(data: bytes, *, max_attribute_depth: int = DEFAULT_MAX_
     except (DecodeError, RecursionError, ValueError) as exc:
         raise InvalidSpanPayload(f"body is not a valid OTLP protobuf ExportTraceServiceRequest ({exc})") from exc
     try:
-        return _pb_spans(request, max_attribute_depth)
+        return _pb_spans(request, max_attribute_depth, rejected)
     except InvalidSpanPayload:
         raise
     except _BAD_INPUT as exc:
@@ -380,8 +413,14 @@ def decode_ingest_payload(
     max_body_bytes: int = 16 * MiB,
     max_decompressed_bytes: int = 64 * MiB,
     max_attribute_depth: int = DEFAULT_MAX_ATTRIBUTE_DEPTH,
+    rejected: list[str] | None = None,
 ) -> list[Span]:
-    """The spans of an OTLP/HTTP traces request body; any bad input raises InvalidSpanPayload only."""
+    """The spans of an OTLP/HTTP traces request body; any bad input raises InvalidSpanPayload only.
+
+    With `rejected`, single spans that cannot be kept (a bad id, a bad enum) are left out and their
+    reasons appended, as OTLP's partial success asks; a body that is not a request at all, or a
+    hostile one (nesting bomb, gzip bomb), still raises.
+    """
     media = _media_type(content_type)
     if media not in PROTOBUF_MEDIA_TYPES and media != JSON_MEDIA_TYPE:
         raise InvalidSpanPayload(
@@ -391,14 +430,14 @@ def decode_ingest_payload(
         raise InvalidSpanPayload(f"body is {len(body)} bytes; the limit is {max_body_bytes}")
     data = _decoded_body(body, content_encoding, max_decompressed_bytes)
     if media in PROTOBUF_MEDIA_TYPES:
-        return decode_otlp_protobuf(data, max_attribute_depth=max_attribute_depth)
+        return decode_otlp_protobuf(data, max_attribute_depth=max_attribute_depth, rejected=rejected)
     try:
         doc = json.loads(data)
     except RecursionError as exc:
         raise InvalidSpanPayload("JSON body is nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidSpanPayload(f"body is not valid JSON ({exc})") from exc
-    return decode_otlp_json(doc, max_attribute_depth=max_attribute_depth)
+    return decode_otlp_json(doc, max_attribute_depth=max_attribute_depth, rejected=rejected)
 
 
 # --------------------------------------------------------------------------- encoding

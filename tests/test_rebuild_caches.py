@@ -1,0 +1,205 @@
+"""Rebuild's caches (row digests, the decoded-span memo) change how long a rebuild takes, never its result.
+
+Every scenario runs twice on twin databases: once as is (caches warm from earlier rebuilds), once with
+both caches emptied before each rebuild (every row compared in full, every span decoded). Reports and
+tables must come out the same, through every kind of change a row can see between two rebuilds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.experiment import ExperimentProject, load_posts
+from harness.items.store import Actor, ItemPatch, ItemStore, NewItem
+from harness.rebuild import RebuildReport, rebuild
+from harness.reconcile import plan_links
+from harness.server.config import org_uuid
+from harness.spans.clickhouse import ClickHouseSpanStore
+from harness.spans.files import FileSpanSource, iter_spans
+from harness.spans.source import SpanSource
+from harness.spans.synthetic import generate
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PROJECT = ExperimentProject()
+USER = Actor("user", "tester")
+COLUMNS = ("dedupe_key", "item_type", "title", "ref", "data", "session_id", "trace_id", "span_id", "source",
+           "has_disposition", "disposition_status", "disposition_notes", "link_specs", "span_order", "severity",
+           "category", "search_text")
+
+
+def table(store: ItemStore) -> list[tuple[Any, ...]]:
+    """Rows without ids and times, and links and events by what they say (ids differ between twins)."""
+    rows = sorted(tuple(r[c] for c in COLUMNS) for r in store.query("SELECT * FROM items"))
+    key_of = {r["id"]: r["dedupe_key"] or r["ref"] for r in store.query("SELECT id, dedupe_key, ref FROM items")}
+    links = sorted((key_of[r["source_item_id"]], key_of[r["target_item_id"]], r["relationship"], r["origin"])
+                   for r in store.query("SELECT * FROM links"))
+    events = sorted((key_of[r["item_id"]], r["seq"], r["event_type"], r["actor_type"])
+                    for r in store.query("SELECT * FROM events"))
+    return [*rows, *links, *events]
+
+
+def summary(report: RebuildReport) -> dict[str, Any]:
+    return report.to_json()
+
+
+class Twins:
+    """The same history applied to a store that keeps its caches and to one that forgets them."""
+
+    def __init__(self, tmp_path: Path, source: SpanSource) -> None:
+        self.warm = ItemStore(tmp_path / "warm.db")
+        self.cold = ItemStore(tmp_path / "cold.db")
+        self.source = source
+
+    def close(self) -> None:
+        self.warm.close()
+        self.cold.close()
+
+    def both(self, action: Callable[[ItemStore], object]) -> None:
+        action(self.warm)
+        action(self.cold)
+
+    def rebuild(self, session_id: str | None = None) -> RebuildReport:
+        with self.cold.write() as db:
+            db.execute("DELETE FROM item_digests")
+            db.execute("DELETE FROM span_digests")
+        scope = PROJECT.scope(session_id, ())
+        warm = rebuild(self.warm, self.source, scope)
+        cold = rebuild(self.cold, self.source, scope)
+        assert summary(warm) == summary(cold)
+        assert table(self.warm) == table(self.cold)
+        return warm
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> Iterator[Path]:
+    out = tmp_path / "spans"
+    generate(out, sessions=3, runs_per_session=2, items_per_run=40, failed_post_fraction=0.3, seed=11)
+    yield out
+
+
+def _history(twins: Twins, posts: Path | None) -> None:
+    """A rebuild after each kind of change a row, a link or the memo can see."""
+    if posts is not None:
+        twins.both(lambda store: load_posts(store, PROJECT, posts))
+    first = twins.rebuild()
+    assert first.processed > 0
+    again = twins.rebuild()
+    assert len(again.created) == 0 and len(again.refreshed) == 0
+
+    def rows(store: ItemStore) -> list[dict[str, Any]]:
+        return store.query("SELECT id, dedupe_key FROM items WHERE dedupe_key IS NOT NULL ORDER BY dedupe_key")
+
+    def edit(store: ItemStore) -> None:  # a user rewrites span-owned fields and triages another item
+        found = rows(store)
+        store.update_item(PROJECT.project_id, found[0]["id"], ItemPatch(data={"severity": "info"}, title="x"), USER)
+        store.update_item(PROJECT.project_id, found[1]["id"], ItemPatch(status="verified", notes="seen"), USER)
+
+    twins.both(edit)
+    healed = twins.rebuild()
+    assert len(healed.refreshed) == 1  # the span's fields come back, the triage stays
+
+    def unlink(store: ItemStore) -> None:  # a user deletes every reported link
+        for link in store.query("SELECT id FROM links WHERE origin = 'reported'"):
+            store.db.execute("DELETE FROM links WHERE id = ?", [link["id"]])
+
+    twins.both(unlink)
+    twins.rebuild()
+
+    def delete_row(store: ItemStore) -> None:  # a row disappears behind the store's back
+        victim = rows(store)[2]["id"]
+        for table_name, column in (("links", "source_item_id"), ("links", "target_item_id"), ("events", "item_id"),
+                                   ("items", "id")):
+            store.db.execute(f"DELETE FROM {table_name} WHERE {column} = ?", [victim])
+
+    twins.both(delete_row)
+    assert len(twins.rebuild().created) == 1
+
+    def take_refs(store: ItemStore) -> None:  # new items take the refs the spans ask for
+        for r in store.query("SELECT id, ref FROM items WHERE ref IS NOT NULL ORDER BY dedupe_key LIMIT 2"):
+            store.db.execute("UPDATE items SET ref = NULL WHERE id = ?", [r["id"]])
+            store.create_item(org_uuid(PROJECT.org), PROJECT.project_id,
+                              NewItem(item_type="finding", data={}, ref=r["ref"], dedupe_key=f"squat-{r['ref']}"),
+                              USER, plan_links)
+
+    twins.both(take_refs)
+    collided = twins.rebuild()
+    assert collided.ref_collisions
+    twins.rebuild()
+
+
+def test_files_history(tmp_path: Path, synthetic: Path) -> None:
+    twins = Twins(tmp_path, FileSpanSource([synthetic]))
+    try:
+        _history(twins, synthetic / "posts.jsonl")
+    finally:
+        twins.close()
+
+
+def test_chdb_history(tmp_path: Path, synthetic: Path, chdb_store: ClickHouseSpanStore) -> None:
+    chdb_store.insert_spans(iter_spans([synthetic]))
+    twins = Twins(tmp_path, chdb_store)
+    try:
+        _history(twins, synthetic / "posts.jsonl")
+    finally:
+        twins.close()
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
+def test_fixture_folders(tmp_path: Path, folder: str) -> None:
+    """Every fixture (malformed, offloaded, mirror, collisions, ...) rebuilt twice, memo warm the second time."""
+    twins = Twins(tmp_path, FileSpanSource([FIXTURES / folder]))
+    try:
+        posts = FIXTURES / folder / "posts.jsonl"
+        if posts.exists():
+            twins.both(lambda store: load_posts(store, PROJECT, posts))
+        first = twins.rebuild()
+        second = twins.rebuild()
+        assert second.stats == first.stats  # memo hits count exactly what a decode counts
+    finally:
+        twins.close()
+
+
+def test_session_rebuild_after_a_project_rebuild_uses_the_memo(tmp_path: Path, synthetic: Path) -> None:
+    """The memo is filled by one query and read by another: a session's spans are picked from it alike."""
+    twins = Twins(tmp_path, FileSpanSource([synthetic]))
+    try:
+        twins.rebuild()
+        sessions = sorted({r["session_id"] for r in twins.warm.query("SELECT DISTINCT session_id FROM items")
+                           if r["session_id"]})
+        for session_id in sessions:
+            report = twins.rebuild(session_id)
+            assert report.processed > 0
+    finally:
+        twins.close()
+
+
+def test_a_memo_entry_is_only_reused_for_the_same_bytes(tmp_path: Path, synthetic: Path) -> None:
+    """A span file edited in place (one item's title changed) is decoded again, line by line."""
+    twins = Twins(tmp_path, FileSpanSource([synthetic]))
+    try:
+        twins.rebuild()
+        span_file = sorted(synthetic.glob("spans-*.jsonl"))[0]
+        text = span_file.read_text()
+        assert "#s0r0-20" in text
+        span_file.write_text(text.replace("#s0r0-20", "#s0r0-20 (edited)"))
+        report = twins.rebuild()
+        assert len(report.refreshed) >= 1
+    finally:
+        twins.close()
+
+
+def test_only_changes_to_what_a_digest_vouches_for_void_it(tmp_path: Path, synthetic: Path) -> None:
+    store = ItemStore(tmp_path / "items.db")
+    try:
+        rebuild(store, FileSpanSource([synthetic]), PROJECT.scope(None, ()))
+        first, second = store.query("SELECT item_id FROM item_digests ORDER BY item_id LIMIT 2")
+        store.update_item(PROJECT.project_id, first["item_id"], ItemPatch(status="triaged", notes="ok"), USER)
+        store.update_item(PROJECT.project_id, second["item_id"], ItemPatch(title="renamed"), USER)
+        kept = {r["item_id"] for r in store.query("SELECT item_id FROM item_digests")}
+        assert first["item_id"] in kept and second["item_id"] not in kept
+    finally:
+        store.close()
