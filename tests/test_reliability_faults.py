@@ -180,14 +180,12 @@ def test_a_chdb_query_over_the_timeout_is_504_and_changes_nothing(
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=False, reason="chDB ends a stream that overruns max_execution_time silently now and then "
-                                        "(StreamingResult.fetch sees an empty chunk), so rebuild commits part of the "
-                                        "items and answers 200; harness/spans/clickhouse.py should verify the count")
 def test_a_timeout_part_way_through_never_answers_200_with_part_of_the_items(
     tmp_path: Path, tenancy: Tenancy, chdb_store: ClickHouseSpanStore, chdb_dsn: str
 ) -> None:
     """12,000 item spans in many parts, `--rebuild-timeout 1`: the engine's limit strikes while the
-    rebuild is writing its first batches. Every attempt must be 504 with nothing written."""
+    rebuild is writing its first batches. Every attempt is a 504 with nothing written, or a complete
+    rebuild: never a 200 with part of the items."""
     session = str(uuid.uuid4())
     chdb_store.insert_spans(item_spans(session, 12_000), batch_size=500)  # many parts: many blocks to pull
     slow = ClickHouseSpanStore(chdb_dsn, timeout_s=1.0)
@@ -207,7 +205,9 @@ def test_a_timeout_part_way_through_never_answers_200_with_part_of_the_items(
             live.stop()
             items.close()
     print(f"\nRELIABILITY timeout part-way outcomes={outcomes}")
-    assert all(status == 504 for status, _ in outcomes), outcomes
+    # A rebuild that beats the limit is complete; one that does not is a 504 that wrote nothing.
+    assert all(status == 504 or text.startswith('{"processed": 12000}') for status, text in outcomes), outcomes
+    assert any(status == 504 for status, _ in outcomes), outcomes
 
 
 # --------------------------------------------------------------------------- a span table of another layout

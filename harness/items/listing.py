@@ -43,10 +43,6 @@ def _in(column: str, values: tuple[str, ...], where: list[str], params: list[Any
         params.extend(values)
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _where(project_id: str, f: ItemFilter) -> tuple[str, list[Any]]:
     where = ["project_id = ?"]
     params: list[Any] = [project_id]
@@ -67,8 +63,9 @@ def _where(project_id: str, f: ItemFilter) -> tuple[str, list[Any]]:
         where.append(f"{SEVERITY_RANK_SQL} >= ?")
         params.append(SEVERITY_RANK[f.min_severity])
     if f.q:
-        where.append("search_text LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_escape(f.q.lower())}%")
+        # instr, not LIKE: LIKE stops at a NUL and gives meaning to % and _; instr matches the text as is.
+        where.append("instr(search_text, ?) > 0")
+        params.append(f.q.lower())
     if f.created_after is not None:
         where.append("created_at > ?")
         params.append(f.created_after)
@@ -87,9 +84,9 @@ def _order_by(f: ItemFilter) -> tuple[str, list[Any]]:
     if f.sort == "relevance" and f.q:
         # A match in the title ranks above a match only in data.
         return (
-            f"(CASE WHEN lower(coalesce(title, '')) LIKE ? ESCAPE '\\' THEN 1 ELSE 0 END) {direction}, "
+            f"(CASE WHEN instr(lower(coalesce(title, '')), ?) > 0 THEN 1 ELSE 0 END) {direction}, "
             f"created_at DESC, id DESC",
-            [f"%{_like_escape(f.q.lower())}%"],
+            [f.q.lower()],
         )
     return f"created_at {direction}, id {direction}", []
 

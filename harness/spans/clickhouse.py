@@ -521,16 +521,26 @@ class ClickHouseSpanStore:
         its first column), so a small rebuild makes one round trip to the engine, not two.
         """
         where, params = self._where(query)
+        # The count row also says how many candidates there are: chDB may end a stream quietly when
+        # max_execution_time strikes, and a short stream must be a timeout (504), never a rebuild that
+        # silently skipped spans.
+        marker = _NO_ITEM_SPAN.replace("toInt64(0)", f"toInt64(countIf({_ITEM_CANDIDATE}))", 1)
         sql = (f"SELECT toUInt64(0), hex(sipHash128({_ITEM_SPAN_COLUMNS})), {_ITEM_SPAN_COLUMNS}"
                f" FROM {self._table} WHERE ({where}) AND {_ITEM_CANDIDATE}"
-               f" UNION ALL SELECT 1 + count(), {_NO_ITEM_SPAN} FROM {self._table}"
-               f" WHERE ({where}) AND NOT {_ITEM_CANDIDATE}")
-        others = 0
+               f" UNION ALL SELECT 1 + countIf(NOT {_ITEM_CANDIDATE}), {marker} FROM {self._table}"
+               f" WHERE {where}")
+        others: int | None = None
+        candidates = streamed = 0
         for row in self._rows(sql, params):
             if row[0]:
-                others = int(row[0]) - 1
+                others, candidates = int(row[0]) - 1, int(row[2])
                 continue
+            streamed += 1
             yield SpanUnit(_UNIT_KEY_PREFIX + bytes.fromhex(row[1]), functools.partial(_decode_item_row, row[1:]))
+        if others is None or streamed < candidates:
+            raise SpanStoreTimeout(f"span store {self.location.display} ended the stream early ({streamed} of "
+                                   f"{candidates if others is not None else 'an unknown number of'} spans; "
+                                   f"time limit {self.timeout_s:g}s)")
         stats.spans += others
 
     def count_spans(self, query: SpanQuery | None = None) -> int:
