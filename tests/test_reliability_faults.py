@@ -222,8 +222,6 @@ def _wrong_layout(database: str, table: str) -> str:
             "ENGINE = MergeTree ORDER BY tuple()")
 
 
-@pytest.mark.xfail(strict=True, reason="harness/spans/clickhouse.py: a row the decoder cannot read escapes "
-                                       "_stream as ValueError (500); it should be SpanStoreUnavailable (502)")
 def test_a_span_table_of_an_unexpected_layout_is_502(
     tmp_path: Path, tenancy: Tenancy, chdb_store: ClickHouseSpanStore
 ) -> None:

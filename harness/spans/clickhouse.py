@@ -110,7 +110,17 @@ def _decode_item_row(row: Any) -> DecodedUnit:
 
 
 def _item_span(row: Any) -> Span:
-    """The parts of a span that decide its items, from a row selected with `_ITEM_SPAN_COLUMNS`."""
+    """The parts of a span that decide its items, from a row selected with `_ITEM_SPAN_COLUMNS`.
+
+    A row of another table layout (a column of another type) is the store's fault, not the caller's: 502.
+    """
+    try:
+        return _item_span_fields(row)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SpanStoreUnavailable(f"the span table has an unexpected layout ({type(exc).__name__}: {exc})") from exc
+
+
+def _item_span_fields(row: Any) -> Span:
     start, duration, trace_id, span_id, attributes, resource = row
     return Span(
         trace_id=str(trace_id),
