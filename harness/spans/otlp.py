@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import zlib
@@ -238,6 +239,21 @@ def _json_span(raw: object, resource: dict[str, Any], scope: tuple[str, str], li
     )
 
 
+def _keep(decode: Callable[[], Span], spans: list[Span], rejected: list[str] | None) -> None:
+    """Decode one span into `spans`; with `rejected`, a span that cannot be kept is counted, not fatal.
+
+    A hostile payload (nesting past the limit) is refused whole either way.
+    """
+    try:
+        spans.append(decode())
+    except PayloadTooDeep:
+        raise
+    except InvalidSpanPayload as exc:
+        if rejected is None:
+            raise
+        rejected.append(str(exc))
+
+
 def _json_spans(doc: object, limit: int, rejected: list[str] | None = None) -> list[Span]:
     """With `rejected`, a span that cannot be kept is left out and its reason appended (OTLP partial success)."""
     if not isinstance(doc, Mapping):
@@ -252,14 +268,7 @@ def _json_spans(doc: object, limit: int, rejected: list[str] | None = None) -> l
             scope_doc = _mapping(ss.get("scope"), "scope")
             scope = (str(scope_doc.get("name") or ""), str(scope_doc.get("version") or ""))
             for raw in _list(ss.get("spans"), "spans"):
-                try:
-                    spans.append(_json_span(raw, resource, scope, limit))
-                except PayloadTooDeep:
-                    raise
-                except InvalidSpanPayload as exc:
-                    if rejected is None:
-                        raise
-                    rejected.append(str(exc))
+                _keep(functools.partial(_json_span, raw, resource, scope, limit), spans, rejected)
     return spans
 
 
@@ -337,14 +346,7 @@ def _pb_spans(request: Any, limit: int, rejected: list[str] | None = None) -> li
         resource = _pb_attributes(rs.resource.attributes, 1, limit)
         for ss in rs.scope_spans:
             for s in ss.spans:
-                try:
-                    spans.append(_pb_span(s, resource, ss.scope, limit))
-                except PayloadTooDeep:
-                    raise
-                except InvalidSpanPayload as exc:
-                    if rejected is None:
-                        raise
-                    rejected.append(str(exc))
+                _keep(functools.partial(_pb_span, s, resource, ss.scope, limit), spans, rejected)
     return spans
 
 
