@@ -589,3 +589,22 @@ def test_items_of_span_never_raises(outputs: Any, objects: Any) -> None:
     assert stats.item_outputs >= len(items) + stats.offloaded
     for item in items:
         assert item.envelope.item_type and item.envelope.dedupe_key and isinstance(item.envelope.data, dict)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_non_finite_number_in_an_envelope_is_malformed_not_stored(number: str) -> None:
+    """NaN or an infinity would reach the items table and make every page that lists it invalid JSON."""
+    from dataclasses import replace as replace_fields
+
+    from harness.spans.report import envelope, item_span
+
+    good = item_span([envelope(item_type="finding", dedupe_key="k1", data={"score": 1.5})], trace_id="a" * 32,
+                     span_id="b" * 16, project="example", session_id=None, run_id=None,
+                     start_time_unix_nano=1, end_time_unix_nano=2)
+    stats = DecodeStats()
+    assert len(items_of_span(good, stats)) == 1 and stats.malformed == 0
+    objects = str(good.attributes["dreadnode.objects"]).replace("1.5", number)
+    stats = DecodeStats()
+    assert items_of_span(replace_fields(good, attributes={**good.attributes, "dreadnode.objects": objects}),
+                         stats) == []
+    assert stats.malformed == 1

@@ -7,6 +7,7 @@ lookup and one substring test, and each JSON attribute is parsed at most once.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -50,9 +51,21 @@ def _str_attr(span: Span, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _not_finite(text: str) -> float:
+    """NaN and infinities would reach the items table and make its JSON unreadable: malformed instead."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _json_attr(raw: Any) -> Any:
     """A JSON-string attribute parsed; an already structured value (kvlist/array) is taken as is."""
-    return json.loads(raw) if isinstance(raw, str) else raw
+    return json.loads(raw, parse_float=_not_finite, parse_constant=_no_constant) if isinstance(raw, str) else raw
 
 
 def _optional_str(envelope: Mapping[str, Any], key: str) -> str | None:
