@@ -45,6 +45,7 @@ def harness_check_command() -> list[str] | None:
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Run `args` in `cwd` (not the checkout: PYTHONPATH decides which harness runs)."""
     started = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     return time.perf_counter() - started, done.returncode, (done.stdout + done.stderr)[-3000:]

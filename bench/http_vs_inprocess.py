@@ -54,14 +54,16 @@ def main() -> None:
     warmup = common.probe_dataset()
     warmup_id = warmup.summary(cache)["session_ids"][0]
     subprocess.run([sys.executable, "-m", "harness.cli", "spans", "load", str(dataset.path(cache)),
-                    str(warmup.path(cache)), "--into", dsn, "--org", "example"], check=True, capture_output=True)
+                    str(warmup.path(cache)), "--into", dsn, "--org", "example"], check=True, capture_output=True,
+                   cwd=server_bench.NEUTRAL_CWD)
     results = common.Results("http_vs_inprocess", common.command_line(), args.scale)
     runs: dict[str, list[float]] = {"in process": [], "http": []}
     processed = 0
     for rep in range(args.repeat):
         child = CHILD.format(bench=str(Path(__file__).parent), dsn=dsn, db=str(work / "inprocess.db"),
                              session=session_id, warmup=warmup_id)
-        out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True,
+                             cwd=server_bench.NEUTRAL_CWD)
         inproc = json.loads(out.stdout.strip().splitlines()[-1])
         runs["in process"].append(inproc["seconds"])
         db = common.fresh_db(work / "http.db")

@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,9 +61,13 @@ def wait_ready(url: str, headers: dict[str, str], timeout: float = 60.0) -> None
     raise RuntimeError(f"{url} did not come up within {timeout:.0f}s ({last})")
 
 
+NEUTRAL_CWD = Path(tempfile.gettempdir())
+"""Where `python -m harness.cli` runs: not the checkout, so PYTHONPATH decides which harness is measured."""
+
+
 @contextmanager
 def process(args: list[str], cwd: Path | None = None) -> Any:
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(args, cwd=cwd or NEUTRAL_CWD, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
         yield proc
@@ -121,7 +126,7 @@ def seed(work: Path, cache: Path) -> tuple[Path, str, str]:
     server_dir.mkdir(parents=True)
     dsn = "chdb://" + str((server_dir / "spans.chdb").resolve())
     subprocess.run([sys.executable, "-m", "harness.cli", "spans", "load", str(big.path(cache)), str(small.path(cache)),
-                    "--into", dsn, "--org", "example"], check=True, capture_output=True)
+                    "--into", dsn, "--org", "example"], check=True, capture_output=True, cwd=NEUTRAL_CWD)
     return server_dir, big.summary(cache)["session_ids"][0], small.summary(cache)["session_ids"][0]
 
 

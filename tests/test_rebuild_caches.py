@@ -7,14 +7,16 @@ tables must come out the same, through every kind of change a row can see betwee
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import harness.rebuild as rebuild_module
 from harness.experiment import ExperimentProject, load_posts
-from harness.items.store import Actor, ItemPatch, ItemStore, NewItem
+from harness.items.store import Actor, ItemPatch, ItemStore, NewItem, SpillSet
 from harness.rebuild import RebuildReport, rebuild
 from harness.reconcile import plan_links
 from harness.server.config import org_uuid
@@ -203,3 +205,34 @@ def test_only_changes_to_what_a_digest_vouches_for_void_it(tmp_path: Path, synth
         assert first["item_id"] in kept and second["item_id"] not in kept
     finally:
         store.close()
+
+
+def test_spill_set_keeps_order_and_counts_beyond_its_memory_bound(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "items.db")
+    try:
+        with store.write():
+            spill = SpillSet(store, limit=5)
+            values = [f"v{i % 13}" for i in range(40)]
+            added = sum(spill.add(values[at : at + 4]) for at in range(0, len(values), 4))
+            assert added == len(spill) == 13
+            assert [v for chunk in spill.chunks(3) for v in chunk] == list(dict.fromkeys(values))
+            spill.close()
+    finally:
+        store.close()
+
+
+def test_a_rebuild_that_spills_its_bookkeeping_decides_alike(
+    tmp_path: Path, synthetic: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = FileSpanSource([synthetic])
+    plain = ItemStore(tmp_path / "plain.db")
+    spilled = ItemStore(tmp_path / "spilled.db")
+    try:
+        expected = rebuild(plain, source, PROJECT.scope(None, ()), batch_size=50)
+        monkeypatch.setattr(rebuild_module, "SpillSet", functools.partial(SpillSet, limit=7))
+        got = rebuild(spilled, source, PROJECT.scope(None, ()), batch_size=50)
+        assert summary(got) == summary(expected)
+        assert table(spilled) == table(plain)
+    finally:
+        plain.close()
+        spilled.close()
