@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +16,9 @@ from rich.table import Table
 
 from harness.rebuild import RebuildReport
 from harness.server.config import ConfigError, Tenancy, development_tenancy, load_tenancy
+
+if TYPE_CHECKING:
+    from harness.spans.source import SpanQuery, SpanSource
 
 console = Console(stderr=True)
 
@@ -155,6 +161,31 @@ def _report_table(report: RebuildReport) -> Table:
     return table
 
 
+@contextlib.contextmanager
+def _reconcile_progress(source: SpanSource, query: SpanQuery) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr over the span input (bytes of span files, spans of ClickHouse), with the
+    items found so far, their rate and the ETA; a source that cannot size its input gets a bar without
+    a total."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    input_size = getattr(source, "input_size", None)
+    total = input_size(query) if input_size is not None else None
+    with Progress(TextColumn("reconciling"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("{task.fields[items]:,} items, {task.fields[rate]}"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("reconcile", total=total, items=0, rate="")
+        items = 0
+
+        def advance(item_count: int, input_read: int) -> None:
+            nonlocal items
+            items += item_count
+            elapsed = bar.tasks[0].elapsed or 0.0
+            bar.update(task, advance=input_read, items=items,
+                       rate=f"{items / elapsed:,.0f} items/s" if elapsed else "")
+
+        yield advance
+
+
 @main.command()
 @click.option("--spans", "spans_path", required=True,
               help="Span files or a folder of them, or a chdb:// / http:// ClickHouse DSN.")
@@ -191,10 +222,12 @@ def reconcile(
     from harness.spans.store import SpanStoreConfig, open_span_store
 
     store = ItemStore(db_path)
+    experiment = ExperimentProject(org, workspace, project)
     try:
         source = open_span_store(SpanStoreConfig(dsn=spans_path, data_dir=db_path.parent))
-        report = run_experiment(store, source, ExperimentProject(org, workspace, project), session_id=session_id,
-                                run_ids=run_ids, posts=posts, patches=patches, dry_run=dry_run)
+        with _reconcile_progress(source, experiment.scope(session_id, run_ids).query()) as progress:
+            report = run_experiment(store, source, experiment, session_id=session_id, run_ids=run_ids, posts=posts,
+                                    patches=patches, dry_run=dry_run, progress=progress)
     except (SpanStoreError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -7,7 +7,7 @@ counts fixtures/README.md states.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,10 @@ def run_experiment(
     posts: Path | None = None,
     patches: Path | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     if posts is not None:
         load_posts(store, project, posts)
     if patches is not None:
         apply_patches(store, project, patches)
-    return rebuild(store, source, project.scope(session_id, run_ids), dry_run=dry_run)
+    return rebuild(store, source, project.scope(session_id, run_ids), dry_run=dry_run, progress=progress)

@@ -138,6 +138,8 @@ class _Batch:
     reports: list[_Report] = field(default_factory=list)
     memo: list[tuple[bytes, str]] = field(default_factory=list)
     """Memo entries of the units read for this batch: written in its transaction, with its rows."""
+    input_read: int = 0
+    """The `size` of the units read for this batch (see `SpanUnit.size`), for a progress bar."""
 
 
 def _read_batches(
@@ -161,6 +163,7 @@ def _read_batches(
         while chunk := list(islice(units, MEMO_LOOKUP_UNITS)):
             known = store.memo_get([unit.key for unit in chunk if unit.key is not None])
             for unit in chunk:
+                batch.input_read += unit.size
                 entry = known.get(unit.key) if unit.key is not None else None
                 reports = _memo_reports(unit, entry, query, stats) if entry is not None else \
                     _decoded_reports(unit, query, stats, batch.memo)
@@ -216,14 +219,14 @@ def rebuild(
     *,
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     """Reconcile the selected spans into the items table, in one transaction (all of it, or none of it).
 
     Memory follows the batch: the keys already counted and the items whose links are synced at the end
     are kept in `SpillSet`s (in a temporary table beyond a bound), the report keeps counts.
-    `progress`, if given, is called after each batch with the number of item reports it held (an
-    increment, for a progress bar with rate and ETA).
+    `progress`, if given, is called after each batch with two increments: the item reports it held, and
+    the span input it read (in the unit of the source's `input_size`: the total for a progress bar's ETA).
     """
     report = RebuildReport(dry_run=dry_run)
     try:
@@ -236,7 +239,7 @@ def rebuild(
                     _count(report, changes, seen)
                     linked.add(changes.linked)
                     if progress is not None:
-                        progress(len(batch.reports))
+                        progress(len(batch.reports), batch.input_read)
                 for chunk in linked.chunks(batch_size):
                     report.unresolved_links += store.sync_reported_links(scope.project_id, chunk, plan_links)
             finally:

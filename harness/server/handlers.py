@@ -2,6 +2,11 @@
 
 Connexion has already authorized the call (AccessMiddleware) and validated its input against the
 spec by the time a handler runs; handlers map store results and refusals to contract statuses.
+
+Plain functions run in Starlette's thread pool, so a write waiting on SQLite's lock never stalls the
+event loop. `get_item` and `get_item_access` are coroutines: a read by primary key (tens of
+microseconds; in WAL mode a reader never waits for a writer) costs far less than the hop to the pool,
+which under 32 connections made get_item 2.3x slower (bench/server.py).
 """
 
 from __future__ import annotations
@@ -118,7 +123,7 @@ def list_items(org: str, workspace: str, project: str, **query: Any) -> Reply:
     }, 200
 
 
-def get_item(org: str, workspace: str, project: str, item_id: str) -> Reply:
+async def get_item(org: str, workspace: str, project: str, item_id: str) -> Reply:
     row = _store().get_item(_project().id, item_id.lower())
     if row is None:
         raise APIError(404, "Item not found")
@@ -195,7 +200,7 @@ def list_item_events(org: str, workspace: str, project: str, item_id: str) -> Re
     return {"events": [event_json(c) for c in store.events_of(item_id.lower())]}, 200
 
 
-def get_item_access(org: str, workspace: str, project: str) -> Reply:
+async def get_item_access(org: str, workspace: str, project: str) -> Reply:
     scopes = _access().credential.scopes
     return {"admin": "items:admin" in scopes, "read": "items:read" in scopes,
             "write": "items:write" in scopes}, 200

@@ -553,6 +553,11 @@ class ClickHouseSpanStore:
                                    f"time limit {self.timeout_s:g}s)")
         stats.spans += others
 
+    def input_size(self, query: SpanQuery) -> int:
+        """How many candidate spans `item_units` will stream for `query` (a unit is one span)."""
+        where, params = self._where(query)
+        return self._count(f"({where}) AND {_ITEM_CANDIDATE}", params)
+
     def count_spans(self, query: SpanQuery | None = None) -> int:
         """How many spans the table holds, or how many `query` selects."""
         where, params = self._where(query) if query is not None else ("1", {})

@@ -137,6 +137,10 @@ class FileSpanSource:
         for path in span_files(self.paths):
             yield from _file_units(path, self.max_document_bytes)
 
+    def input_size(self, query: SpanQuery) -> int:
+        """Bytes of the span files: a unit's size is the bytes of its line."""
+        return sum(path.stat().st_size for path in span_files(self.paths))
+
     def __repr__(self) -> str:
         return f"FileSpanSource({[str(p) for p in self.paths]!r})"
 
@@ -161,16 +165,18 @@ def _file_units(path: Path, max_document_bytes: int) -> Iterator[SpanUnit]:
                 try:
                     record: Any = json.loads(line)
                 except (ValueError, RecursionError):
+                    size = path.stat().st_size
                     document = _whole_document(fh, path, max_document_bytes)
                     if document is not None:
                         for record in document if isinstance(document, list) else [document]:
-                            yield SpanUnit(None, functools.partial(_decode_line, path, 1, b"", record))
+                            yield SpanUnit(None, functools.partial(_decode_line, path, 1, b"", record), size)
+                            size = 0
                         return
-                    yield SpanUnit(None, functools.partial(_decode_line, path, lineno, line, None))
+                    yield SpanUnit(None, functools.partial(_decode_line, path, lineno, line, None), len(line))
                     continue
-                yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, record))
+                yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, record), len(line))
                 continue
-            yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, None))
+            yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, None), len(line))
 
 
 def _decode_line(path: Path, lineno: int, line: bytes, record: Any) -> DecodedUnit:

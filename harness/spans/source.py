@@ -115,6 +115,9 @@ class SpanUnit:
 
     key: bytes | None
     decode: Callable[[], DecodedUnit]
+    size: int = 1
+    """How much of the store's input this unit is, in the unit of the store's `input_size` (bytes of a
+    span file, spans of ClickHouse): what a progress bar advances by."""
 
 
 def decode_span(span: Span) -> DecodedSpan:
@@ -171,4 +174,9 @@ class UnitSource(Protocol):
 
     def item_units(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanUnit]:
         """The units holding the spans `query` selects (and maybe others, which `matches` sorts out)."""
+        ...
+
+    def input_size(self, query: SpanQuery) -> int:
+        """The sum of the `size` of the units `item_units` will yield for `query` (for a progress bar's
+        total and ETA): cheap to ask, exact or close."""
         ...
