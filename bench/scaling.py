@@ -36,7 +36,8 @@ def items_db(cache: Path, dsn: str, name: str, expected: int) -> Path:
     db = cache / "work" / f"items-{name}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     marker = db.with_suffix(".done")
-    schema = hashlib.sha256((common.ROOT / "harness" / "items" / "schema.py").read_bytes()).hexdigest()[:16]
+    schema = hashlib.sha256(b"".join((common.ROOT / "harness" / "items" / name).read_bytes()
+                                     for name in ("schema.py", "store.py"))).hexdigest()[:16]
     if marker.exists() and json.loads(marker.read_text()).get("key") == [dsn, schema]:
         return db
     common.fresh_db(db)
