@@ -28,7 +28,9 @@ from typing import Any
 
 import common
 
-ENVELOPES = "envelopes.jsonl"
+ENVELOPES = "floor-envelopes.txt"
+"""Beside the span files, under a name a rebuild never reads as spans (`.txt`): an earlier
+`envelopes.jsonl` was read by every files rebuild as 200,000 malformed span lines."""
 
 
 def envelope_texts(dataset: common.Dataset, cache: Path) -> list[str]:

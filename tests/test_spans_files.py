@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from harness.model import DecodeStats, Span, SpanItem
 from harness.spans.errors import InvalidSpanPayload
-from harness.spans.files import FileSpanSource, iter_spans, span_files
+from harness.spans.files import FileSpanSource, iter_spans, parse_line, span_files, spans_of_record
 from harness.spans.otlp import encode_otlp_json
 from harness.spans.source import SpanQuery, SpanSource
 
@@ -248,3 +249,44 @@ def test_spans_of_record_rejects_other_shapes() -> None:
     with pytest.raises(InvalidSpanPayload):
         spans_of_record({"item_type": "finding", "trace_id": "x"})
     assert spans_of_record({"resourceSpans": []}) == []
+
+
+# ------------------------------------------------------------------------------- parsing a line
+
+
+def _otlp_line(value: str) -> bytes:
+    attribute = '{"key": "n", "value": ' + value + "}"
+    return ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "' + "ab" * 16 + '", "spanId": "'
+            + "cd" * 8 + '", "attributes": [' + attribute + "]}]}]}]}").encode()
+
+
+@pytest.mark.parametrize("line", [
+    b'{"trace_id": "x", "span_id": "y", "attributes": {"n": 123456789012345678901234567890}}',  # mirror: exact
+    b'{"trace_id": "x", "span_id": "y", "attributes": {"n": -9223372036854775809, "f": 1e-400}}',
+    b'{"a": "\\ud800", "b": "\\u0000"}',  # a lone surrogate, which the fast parser refuses
+    b'{"a": 1, "a": 2}',
+    _otlp_line('{"intValue": "42"}'),
+])
+def test_a_line_parses_exactly_as_json_loads_would(line: bytes) -> None:
+    assert parse_line(line) == json.loads(line)
+
+
+def test_nan_parses_as_json_loads_would() -> None:
+    assert math.isnan(parse_line(b'{"a": NaN}')["a"])
+
+
+@pytest.mark.parametrize("value", [
+    '{"intValue": 9223372036854775808}',  # one past int64, which a fast parser may read as a float
+    '{"intValue": "9223372036854775808"}',
+    '{"intValue": 123456789012345678901234567890}',
+    '{"intValue": -9223372036854775809}',
+])
+def test_an_int_attribute_beyond_int64_is_refused_whichever_parser_read_it(value: str) -> None:
+    with pytest.raises(InvalidSpanPayload, match="int64"):
+        spans_of_record(parse_line(_otlp_line(value)))
+
+
+def test_int64_bounds_are_kept_exactly() -> None:
+    for value in (9223372036854775807, -9223372036854775808):
+        [span] = spans_of_record(parse_line(_otlp_line(f'{{"intValue": {value}}}')))
+        assert span.attributes["n"] == value

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from harness.model import DecodeStats, Span, SpanItem
 from harness.spans.envelopes import DECODE_VERSION, items_of_span, note_malformed
 from harness.spans.errors import InvalidSpanPayload
@@ -49,6 +51,25 @@ def span_files(paths: Iterable[PathLike]) -> list[Path]:
     return sorted(found)
 
 
+def parse_line(line: bytes) -> Any:
+    """One line of a span file parsed exactly as `json.loads` parses it, in about half the time.
+
+    orjson parses an OTLP/JSON line twice as fast, but it differs from `json.loads` in what it refuses
+    (NaN, lone surrogates: `json.loads` then decides, as before) and in integers beyond 64 bits, which
+    it turns into floats. An OTLP/JSON document carries user data only in string values (the item
+    envelopes are JSON text inside `dreadnode.objects`), and its integer fields refuse values beyond
+    64 bits whichever parser read them, so any other record (an SDK mirror span, whose attributes are
+    plain JSON values) is parsed again by `json.loads`.
+    """
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+    if type(record) is dict and ("resourceSpans" in record or "resource_spans" in record):
+        return record
+    return json.loads(line)
+
+
 def spans_of_record(record: Any) -> list[Span]:
     """One parsed JSON record: an OTLP/JSON document (several spans) or one SDK mirror span."""
     if isinstance(record, dict):
@@ -80,7 +101,7 @@ def _records(fh: BinaryIO, path: Path, max_document_bytes: int) -> Iterator[tupl
         if not line.strip():
             continue
         try:
-            record: Any = json.loads(line)
+            record: Any = parse_line(line)
         except (ValueError, RecursionError) as exc:
             if first:
                 document = _whole_document(fh, path, max_document_bytes)
@@ -163,7 +184,7 @@ def _file_units(path: Path, max_document_bytes: int) -> Iterator[SpanUnit]:
             if first:
                 first = False
                 try:
-                    record: Any = json.loads(line)
+                    record: Any = parse_line(line)
                 except (ValueError, RecursionError):
                     size = path.stat().st_size
                     document = _whole_document(fh, path, max_document_bytes)
@@ -185,7 +206,7 @@ def _decode_line(path: Path, lineno: int, line: bytes, record: Any) -> DecodedUn
     unit = DecodedUnit()
     if record is None:
         try:
-            record = json.loads(line)
+            record = parse_line(line)
         except (ValueError, RecursionError) as exc:
             note_malformed(unit.stats, f"{path}:{lineno}: not valid JSON ({exc.__class__.__name__})")
             unit.memoizable = False

@@ -88,8 +88,8 @@ def unix_nanos(value: object, what: str) -> int:
         nanos = int(value)
     else:
         raise InvalidSpanPayload(f"{what} {value!r} is not an integer number of nanoseconds")
-    if nanos < 0:
-        raise InvalidSpanPayload(f"{what} must not be negative")
+    if not 0 <= nanos < 1 << 64:
+        raise InvalidSpanPayload(f"{what} must be a uint64")
     return nanos
 
 
@@ -122,14 +122,21 @@ def _list(value: object, what: str) -> list[Any]:
 # --------------------------------------------------------------------------- OTLP/JSON decoding
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _json_int(value: object) -> int:
+    """An int64 AnyValue; beyond 64 bits is refused as protobuf refuses it (and a JSON parser may have
+    read such a number as a float: see `harness.spans.files.parse_line`)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise InvalidSpanPayload(f"intValue {value!r} is not an integer")
+        number = value
+    elif isinstance(value, str) or (isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63):
+        number = int(value)
+    else:
+        raise InvalidSpanPayload(f"intValue {value!r} is not an int64 integer")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidSpanPayload(f"intValue {value!r} is out of the int64 range")
+    return number
 
 
 def _json_double(value: object) -> float:
