@@ -33,6 +33,10 @@ BATCH_SIZE = 5_000
 REBUILD_CACHE_MIB = 32
 """SQLite page cache of the connection while it rebuilds (the default is 2 MiB): a rebuild touches
 every index of the items table at random places, and a large one ran 10-15 % faster with this."""
+MEMO_MAX_ENTRIES = 2_000_000
+"""About how many units of span input the span memo remembers (a span-file line, a ClickHouse span):
+beyond it the oldest entries are forgotten at the end of each rebuild, so the memo cannot grow without
+bound as spans come and go. Some 100-400 MB of the items database at the bound."""
 MEMO_LOOKUP_UNITS = 64
 """Units looked up in the memo at once (a span-file line holds up to 64 spans, some 300 KiB)."""
 KEPT_IDS = 1_000
@@ -251,6 +255,7 @@ def rebuild(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    memo_max_entries: int = MEMO_MAX_ENTRIES,
 ) -> RebuildReport:
     """Reconcile the selected spans into the items table, in one transaction (all of it, or none of it).
 
@@ -273,6 +278,7 @@ def rebuild(
                         progress(len(batch.reports), batch.input_read)
                 for chunk in linked.chunks(batch_size):
                     report.unresolved_links += store.sync_reported_links(scope.project_id, chunk, plan_links)
+                store.memo_prune(memo_max_entries)
             finally:
                 seen.close()
                 linked.close()

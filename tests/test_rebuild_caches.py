@@ -236,3 +236,33 @@ def test_a_rebuild_that_spills_its_bookkeeping_decides_alike(
     finally:
         plain.close()
         spilled.close()
+
+
+def test_the_memo_keeps_about_its_bound_and_a_pruned_memo_changes_no_result(
+    tmp_path: Path, synthetic: Path, chdb_store: ClickHouseSpanStore
+) -> None:
+    """Past `memo_max_entries` the oldest entries go at the end of a rebuild; the units they described
+    are decoded again next time, with the same results."""
+    chdb_store.insert_spans(iter_spans([synthetic]))
+    bounded, unbounded = ItemStore(tmp_path / "bounded.db"), ItemStore(tmp_path / "unbounded.db")
+
+    def memo_size(store: ItemStore) -> int:
+        return int(store.query("SELECT COUNT(*) AS n FROM span_digests")[0]["n"])
+
+    def both(session_id: str | None) -> None:
+        scope = PROJECT.scope(session_id, ())
+        small = rebuild(bounded, chdb_store, scope, memo_max_entries=5)
+        assert memo_size(bounded) <= 5
+        assert summary(small) == summary(rebuild(unbounded, chdb_store, scope))
+        assert table(bounded) == table(unbounded)
+
+    try:
+        both(None)
+        both(None)
+        for session_id in sorted({r["session_id"] for r in bounded.query("SELECT DISTINCT session_id FROM items")
+                                  if r["session_id"]}):
+            both(session_id)
+        assert memo_size(unbounded) > 5
+    finally:
+        bounded.close()
+        unbounded.close()

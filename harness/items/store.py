@@ -582,6 +582,15 @@ class ItemStore:
         if entries:
             self.conn.executemany("INSERT OR REPLACE INTO span_digests (key, decoded) VALUES (?, ?)", entries)
 
+    def memo_prune(self, keep: int) -> int:
+        """Forget the oldest memo entries beyond about the newest `keep` (by insertion; an entry that is
+        hit is not refreshed, but one decoded again is re-inserted as new). Returns how many went.
+        A cache: an entry forgotten is decoded again when its unit is next read, nothing else."""
+        gone = self.conn.execute(
+            "DELETE FROM span_digests WHERE rowid <= (SELECT max(rowid) FROM span_digests) - ?", [keep]
+        ).rowcount
+        return int(gone)
+
     def insert_links(self, project_id: str, links: Sequence[LinkRow]) -> None:
         if links:
             self.conn.executemany(_INSERT_LINK, [
