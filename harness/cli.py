@@ -314,11 +314,18 @@ def fixtures_generate(
 
     total = sessions * runs_per_session * items_per_run
     with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("items"),
-                  TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task("items", total=total)
+                  TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task("items", total=total, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[0].speed
+            progress.update(task, rate=f"{speed:,.0f} items/s" if speed else "")
+
         summary = generate(out_dir, sessions=sessions, runs_per_session=runs_per_session,
                            items_per_run=items_per_run, failed_post_fraction=failed_post_fraction, seed=seed,
-                           project=project, fmt=fmt, progress=lambda n: progress.advance(task, n))
+                           project=project, fmt=fmt, progress=advance)
     console.print(
         f"{summary.spans} spans, {summary.items} items ({summary.offloaded} offloaded, {summary.malformed} "
         f"malformed spans), {summary.posted} posted, in {len(summary.span_files)} files under {out_dir}"

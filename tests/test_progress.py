@@ -1,5 +1,6 @@
-"""`harness reconcile` shows how far it is: the rebuild reports items and span input per batch, and the
-input adds up to what the source said it would read, so the bar's percentage and ETA are honest."""
+"""Long operations show how far they are, with a rate and an ETA. For `harness reconcile`, the rebuild
+reports items and span input per batch, and the input adds up to what the source said it would read,
+so the bar's percentage and ETA are honest."""
 
 from __future__ import annotations
 
@@ -69,3 +70,13 @@ def test_the_cli_draws_a_bar_with_rate_and_eta(tmp_path: Path, spans: Path, monk
     assert result.exit_code == 0
     drawn = screen.getvalue()
     assert "reconciling" in drawn and "items/s" in drawn and "ETA" in drawn and "100%" in drawn
+
+
+def test_fixtures_generate_draws_a_bar_with_rate_and_eta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(harness.cli, "console", Console(file=screen, force_terminal=True, width=150))
+    result = CliRunner().invoke(main, ["fixtures", "generate", "--sessions", "2", "--items-per-run", "50",
+                                       "--out", str(tmp_path / "spans")], catch_exceptions=False)
+    assert result.exit_code == 0
+    drawn = screen.getvalue()
+    assert "generating" in drawn and "items/s" in drawn and "ETA" in drawn and "200/200" in drawn
