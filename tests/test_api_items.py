@@ -220,3 +220,15 @@ def test_project_uuid_is_accepted_in_paths(server: Running) -> None:
     r = server.client.get(f"/api/v1/org/example/ws/example/projects/{project.id.upper()}/items/{item['id']}",
                           headers=READER)
     assert r.status_code == 200 and r.json()["project_id"] == project.id
+
+
+def test_data_comes_back_exactly_as_written(server: Running) -> None:
+    """Big integers, non-ASCII text and nesting survive the store and the response encoder unchanged."""
+    data = {"severity": "low", "big": 123456789012345678901234567890, "negative": -(2**70), "text": "Grüße ✓ 𝄞",
+            "nested": {"list": [1, 2.5, None, True, {"k": "v"}]}, "max_u64": 2**64 - 1}
+    item = create(server, data=data)
+    assert item["data"] == data
+    fetched = server.client.get(f"{BASE}/items/{item['id']}", headers=READER).json()
+    assert fetched["data"] == data
+    listed = server.client.get(f"{BASE}/items", headers=READER).json()["items"]
+    assert [i["data"] for i in listed if i["id"] == item["id"]] == [data]

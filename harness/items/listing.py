@@ -96,7 +96,7 @@ def list_items(store: ItemStore, project_id: str, f: ItemFilter) -> tuple[list[I
     total = int(store.query(f"SELECT COUNT(*) AS n FROM items WHERE {where}", params)[0]["n"])
     order, order_params = _order_by(f)
     found = store.query(
-        f"SELECT * FROM items WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT {rowcodec.READ_COLUMNS_SQL} FROM items WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, *order_params, f.limit, (f.page - 1) * f.limit],
     )
     return [rowcodec.row_from_columns(c) for c in found], total

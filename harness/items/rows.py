@@ -37,6 +37,9 @@ ROW_COLUMNS: tuple[str, ...] = (
     "category",
     "search_text",
 )
+READ_COLUMNS_SQL = ", ".join(c for c in ROW_COLUMNS if c != "search_text")
+"""What reading an item selects: every column `row_from_columns` reads. Not `search_text`, a lowercased
+copy of the title and data that only the `q` filter reads (as large as the data itself)."""
 
 
 def dump_json(value: Any) -> str:

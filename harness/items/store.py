@@ -283,7 +283,8 @@ class ItemStore:
     # -- reads --------------------------------------------------------------------------------
 
     def get_item(self, project_id: str, item_id: str) -> ItemRow | None:
-        found = self.query("SELECT * FROM items WHERE id = ? AND project_id = ?", [item_id, project_id])
+        found = self.query(f"SELECT {rowcodec.READ_COLUMNS_SQL} FROM items WHERE id = ? AND project_id = ?",
+                           [item_id, project_id])
         return rowcodec.row_from_columns(found[0]) if found else None
 
     def _require_item(self, project_id: str, item_id: str) -> ItemRow:
@@ -294,7 +295,8 @@ class ItemStore:
 
     def item_by_dedupe_key(self, project_id: str, dedupe_key: str) -> ItemRow | None:
         found = self.query(
-            "SELECT * FROM items WHERE project_id = ? AND dedupe_key = ?", [project_id, dedupe_key]
+            f"SELECT {rowcodec.READ_COLUMNS_SQL} FROM items WHERE project_id = ? AND dedupe_key = ?",
+            [project_id, dedupe_key],
         )
         return rowcodec.row_from_columns(found[0]) if found else None
 
@@ -303,7 +305,8 @@ class ItemStore:
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             for c in self.query(
-                f"SELECT * FROM items WHERE project_id = ? AND dedupe_key IN ({marks})", [project_id, *chunk]
+                f"SELECT {rowcodec.READ_COLUMNS_SQL} FROM items WHERE project_id = ? AND dedupe_key IN ({marks})",
+                [project_id, *chunk],
             ):
                 row = rowcodec.row_from_columns(c)
                 result[c["dedupe_key"]] = row

@@ -29,6 +29,7 @@ from harness.server.config import Tenancy
 from harness.server.errors import handle_exception
 from harness.server.otlp_route import standard_traces_route
 from harness.server.prefer import PreferMiddleware
+from harness.server.serialize import ResponseJsonifier
 from harness.server.validation import VALIDATOR_MAP
 
 
@@ -98,7 +99,7 @@ def create_app(settings: ServerSettings) -> AsyncApp:
         LifespanMiddleware,
         ContextMiddleware,
     ]
-    app = AsyncApp(__name__, middlewares=middlewares)
+    app = AsyncApp(__name__, middlewares=middlewares, jsonifier=ResponseJsonifier())
     validator_map = dict(VALIDATOR_MAP)
     validator_map["body"] = MediaTypeDict(VALIDATOR_MAP["body"])
     app.add_api(

@@ -5,7 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+from connexion.jsonifier import Jsonifier
+
 from harness.model import ItemRow, JSONObject, LinkRow
+
+
+class ResponseJsonifier(Jsonifier):  # type: ignore[misc]  # connexion is untyped
+    """Connexion's response encoder, through orjson: a page of 50 items took a fifth of list_items'
+    time in `json.dumps`, on the event loop. Anything orjson cannot encode as `json.dumps` would (an
+    integer beyond 64 bits in an item's data, a type only Connexion's encoder knows) goes the old way."""
+
+    def dumps(self, data: Any, **kwargs: Any) -> str:
+        if not kwargs:
+            try:
+                return orjson.dumps(data).decode() + "\n"
+            except TypeError:
+                pass
+        return str(super().dumps(data, **kwargs))
 
 
 def effective_status(row: ItemRow) -> str | None:
