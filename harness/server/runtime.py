@@ -18,12 +18,10 @@ from typing import Any
 from connexion import AsyncApp
 
 from harness.items.store import Actor, ItemStore
-from harness.model import Span
 from harness.rebuild import RebuildScope, rebuild
 from harness.server.app import ServerSettings, create_app
 from harness.server.config import Project, development_tenancy, load_tenancy
 from harness.server.errors import BUSY_RETRY_AFTER_S, APIError, is_database_busy
-from harness.server.validation import has_unpaired_surrogate
 from harness.spans.clickhouse import ClickHouseSpanStore
 from harness.spans.errors import InvalidSpanPayload, SpanStoreTimeout, SpanStoreUnavailable
 from harness.spans.otlp import decode_ingest_payload
@@ -105,8 +103,6 @@ def make_ingest(source: Any) -> Callable[..., dict[str, Any]]:
             spans = decode_ingest_payload(body, content_type, content_encoding, rejected=rejected)
         except InvalidSpanPayload as exc:
             raise APIError(400, str(exc)) from exc
-        if any(_not_unicode(span) for span in spans):
-            raise APIError(400, "A span holds text that is not valid Unicode (an unpaired UTF-16 surrogate escape)")
         if not hasattr(source, "insert_spans"):
             raise APIError(400, "This server reads spans from files; OTLP ingest needs a ClickHouse or chDB "
                                 "span store (harness serve --spans)")
@@ -120,14 +116,6 @@ def make_ingest(source: Any) -> Callable[..., dict[str, Any]]:
         return {"partialSuccess": {"rejectedSpans": len(rejected), "errorMessage": message}}
 
     return ingest
-
-
-def _not_unicode(span: Span) -> bool:
-    """OTLP/JSON may escape lone surrogates (`"\\ud800"`), which no store can encode as UTF-8."""
-    return has_unpaired_surrogate([
-        span.name, span.attributes, span.resource_attributes, span.scope_name, span.scope_version,
-        span.status_message, *[[event.name, event.attributes] for event in span.events],
-    ])
 
 
 def open_spans(options: RuntimeOptions) -> SpanSource:

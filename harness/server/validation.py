@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
@@ -24,6 +23,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
 from harness.server.errors import APIError, validation_error
+from harness.spans.otlp import escapes_unpaired_surrogate
 
 FORMAT_CHECKER = FormatChecker()
 """Every format the contract uses, checked for real (Draft 4's own checker skips `uuid`)."""
@@ -43,33 +43,6 @@ def _is_date_time(value: object) -> bool:
         return True
     parsed = datetime.fromisoformat(value)
     return "T" in value.upper() and parsed.tzinfo is not None
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-"""A JSON escape of a UTF-16 surrogate: paired ones are fine, an unpaired one is not Unicode text."""
-
-
-def has_unpaired_surrogate(value: Any) -> bool:
-    """True when a string in `value` (keys included, any depth) holds a lone surrogate (`"\\ud800"`).
-
-    Python's json accepts such escapes, but the text cannot be encoded as UTF-8: SQLite, ClickHouse
-    and every client would fail on it later. Walks iteratively, so depth is no problem.
-    """
-    stack = [value]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, str):
-            if not current.isascii():
-                try:
-                    current.encode("utf-8")
-                except UnicodeEncodeError:
-                    return True
-        elif isinstance(current, dict):
-            stack.extend(current.keys())
-            stack.extend(current.values())
-        elif isinstance(current, (list, tuple)):
-            stack.extend(current)
-    return False
 
 
 def _not_json_constant(name: str) -> Any:
@@ -156,7 +129,7 @@ class BodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             raise APIError(400, "Request body is nested too deeply") from exc
         except ValueError as exc:  # an integer literal past Python's digit limit
             raise APIError(400, "Request body holds a number too large to represent") from exc
-        if _SURROGATE_ESCAPE.search(text) and has_unpaired_surrogate(body):
+        if escapes_unpaired_surrogate(text, body):
             raise APIError(400, "Request body is not valid Unicode text: it escapes an unpaired UTF-16 surrogate")
         return body
 

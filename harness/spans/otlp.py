@@ -30,6 +30,10 @@ PROTOBUF_MEDIA_TYPES = frozenset({"application/x-protobuf", "application/protobu
 JSON_MEDIA_TYPE = "application/json"
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
+_SURROGATE_ESCAPE_TEXT = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+"""A JSON escape of a UTF-16 surrogate: paired ones are fine, an unpaired one is not Unicode text."""
+_SURROGATE_ESCAPE = re.compile(_SURROGATE_ESCAPE_TEXT)
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE_TEXT.encode())
 # Decoding errors that bad input can provoke deep inside the converters; all become InvalidSpanPayload.
 _BAD_INPUT = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
 
@@ -120,6 +124,38 @@ def _list(value: object, what: str) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- OTLP/JSON decoding
+
+
+def escapes_unpaired_surrogate(text: str | bytes, parsed: Any) -> bool:
+    """Whether JSON `text`, parsed into `parsed`, escapes a lone surrogate: a search of the text first,
+    so that only a text holding a surrogate escape at all is walked."""
+    found = _SURROGATE_ESCAPE_BYTES.search(text) if isinstance(text, bytes) else _SURROGATE_ESCAPE.search(text)
+    return found is not None and has_unpaired_surrogate(parsed)
+
+
+def has_unpaired_surrogate(value: Any) -> bool:
+    """True when a string in `value` (keys included, any depth) holds a lone surrogate (`"\\ud800"`).
+
+    Python's json accepts such escapes, but the text cannot be encoded as UTF-8: SQLite, ClickHouse
+    and every client would fail on it later. Walks iteratively, so depth is no problem.
+    """
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if not current.isascii():
+                try:
+                    current.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, (list, tuple)):
+            stack.extend(current)
+    return False
+
+
 
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -446,6 +482,8 @@ def decode_ingest_payload(
         raise InvalidSpanPayload("JSON body is nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidSpanPayload(f"body is not valid JSON ({exc})") from exc
+    if escapes_unpaired_surrogate(data, doc):
+        raise InvalidSpanPayload("A span holds text that is not valid Unicode (an unpaired UTF-16 surrogate escape)")
     return decode_otlp_json(doc, max_attribute_depth=max_attribute_depth, rejected=rejected)
 
 
