@@ -70,11 +70,6 @@ def link_specs_from_json(text: str | None) -> tuple[LinkSpec, ...]:
     )
 
 
-def derived_columns(item_type: str, title: str | None, data: JSONObject) -> dict[str, Any]:
-    """Columns computed from data so that filters, sorting and search can use indexes."""
-    return dict(zip(("severity", "category", "search_text"), _derived(title, data, dump_json(data)), strict=True))
-
-
 def _derived(title: str | None, data: JSONObject, data_json: str) -> tuple[str | None, str | None, str]:
     """(severity, category, search_text), given `dump_json(data)` already made."""
     severity = data.get("severity")
@@ -87,41 +82,12 @@ def _derived(title: str | None, data: JSONObject, data_json: str) -> tuple[str |
 
 
 def row_to_columns(row: ItemRow) -> dict[str, Any]:
-    d = row.disposition
-    columns: dict[str, Any] = {
-        "id": row.id,
-        "organization_id": row.organization_id,
-        "project_id": row.project_id,
-        "item_type": row.item_type,
-        "data": dump_json(row.data),
-        "title": row.title,
-        "ref": row.ref,
-        "dedupe_key": row.dedupe_key,
-        "schema_ref": row.schema_ref,
-        "session_id": row.session_id,
-        "trace_id": row.trace_id,
-        "span_id": row.span_id,
-        "capability": row.capability,
-        "capability_version": row.capability_version,
-        "source": row.source,
-        "has_disposition": 1 if d is not None else 0,
-        "disposition_status": d.status if d else None,
-        "disposition_notes": d.notes if d else None,
-        "disposition_updated_at": d.updated_at if d else None,
-        "disposition_updated_by": d.updated_by if d else None,
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "updated_at": row.updated_at,
-        "span_order": row.span_order,
-        "link_specs": link_specs_to_json(row.link_specs),
-    }
-    columns.update(zip(("severity", "category", "search_text"), _derived(row.title, row.data, columns["data"]),
-                       strict=True))
-    return columns
+    """The row as column name -> stored value."""
+    return dict(zip(ROW_COLUMNS, row_to_values(row), strict=True))
 
 
 def row_to_values(row: ItemRow) -> tuple[Any, ...]:
-    """`row_to_columns` as a tuple in ROW_COLUMNS order (what a prepared INSERT binds), made directly."""
+    """The stored values of the row in ROW_COLUMNS order (what a prepared INSERT binds)."""
     d = row.disposition
     data_json = dump_json(row.data)
     return (

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -40,6 +40,8 @@ def utc_now() -> str:
     """ISO 8601 in UTC with a fixed width, so text order is time order."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0
 """How long a writer waits for another one (in this process or another) before `database is locked`."""
@@ -151,14 +153,17 @@ class ItemPatch:
 
 UNSET = _UNSET
 
-_INSERT_ITEM = (
-    f"INSERT INTO items ({', '.join(rowcodec.ROW_COLUMNS)}) VALUES ({', '.join('?' * len(rowcodec.ROW_COLUMNS))})"
+def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_ITEM = _insert("items", rowcodec.ROW_COLUMNS)
+_INSERT_EVENT = _insert(
+    "events", ("id", "project_id", "item_id", "seq", "event_type", "actor_type", "actor_id", "payload", "created_at")
 )
-_EVENT_COLUMNS = ("id", "project_id", "item_id", "seq", "event_type", "actor_type", "actor_id", "payload", "created_at")
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
-_LINK_COLUMNS = ("id", "project_id", "source_item_id", "target_item_id", "relationship", "created_at", "origin")
-_INSERT_LINK = (
-    f"INSERT OR IGNORE INTO links ({', '.join(_LINK_COLUMNS)}) VALUES ({', '.join('?' * len(_LINK_COLUMNS))})"
+_INSERT_LINK = _insert(
+    "links", ("id", "project_id", "source_item_id", "target_item_id", "relationship", "created_at", "origin"),
+    "INSERT OR IGNORE",
 )
 _REFRESH_COLUMNS: tuple[str, ...] = tuple(c for c in rowcodec.ROW_COLUMNS if c in REFRESHABLE_COLUMNS)
 _UPDATE_REFRESH = f"UPDATE items SET {', '.join(f'{c} = ?' for c in _REFRESH_COLUMNS)} WHERE id = ?"
@@ -573,8 +578,7 @@ class ItemStore:
     def memo_get(self, keys: Sequence[bytes]) -> dict[bytes, str]:
         """The decoded-span memo entries (key -> entry) of the keys it holds."""
         found: dict[bytes, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+        for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             found.update(self.conn.execute(f"SELECT key, decoded FROM span_digests WHERE key IN ({marks})",
                                            list(chunk)))
@@ -713,7 +717,7 @@ def _link_from_columns(c: dict[str, Any]) -> LinkRow:
     )
 
 
-def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -764,9 +768,7 @@ class SpillSet:
     def chunks(self, size: int) -> Iterator[list[str]]:
         """The members in insertion order, `size` at a time."""
         if self._table is None:
-            members = list(self._memory)
-            for start in range(0, len(members), size):
-                yield members[start : start + size]
+            yield from (list(chunk) for chunk in _chunks(list(self._memory), size))
             return
         last = 0
         while True:

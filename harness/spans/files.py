@@ -18,11 +18,11 @@ from typing import Any, BinaryIO
 import orjson
 
 from harness.model import DecodeStats, Span, SpanItem
-from harness.spans.envelopes import DECODE_VERSION, items_of_span, note_malformed
+from harness.spans.envelopes import DECODE_VERSION, note_malformed
 from harness.spans.errors import InvalidSpanPayload
 from harness.spans.mirror import decode_mirror_line
 from harness.spans.otlp import MiB, decode_otlp_json
-from harness.spans.source import DecodedUnit, SpanQuery, SpanUnit, decode_span
+from harness.spans.source import DecodedUnit, SpanQuery, SpanUnit, decode_span, items_of_units
 
 SPAN_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 SIDE_FILES = frozenset({"posts.jsonl", "patches.jsonl"})
@@ -94,24 +94,45 @@ def _whole_document(fh: BinaryIO, path: Path, max_bytes: int) -> Any | None:
         fh.seek(resume)
 
 
-def _records(fh: BinaryIO, path: Path, max_document_bytes: int) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed record or the parse error) for each non-blank record of the file."""
+def _raw_records(fh: BinaryIO, path: Path, max_document_bytes: int) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, line, its record parsed or None) for each non-blank record of the file.
+
+    Only the first line is parsed here, to tell JSON lines from one pretty-printed document; the records
+    of such a document come parsed, as line 1 with no bytes of their own.
+    """
     first = True
     for lineno, line in enumerate(fh, start=1):
         if not line.strip():
             continue
+        if not first:
+            yield lineno, line, None
+            continue
+        first = False
         try:
             record: Any = parse_line(line)
-        except (ValueError, RecursionError) as exc:
-            if first:
-                document = _whole_document(fh, path, max_document_bytes)
-                if document is not None:
-                    for record in document if isinstance(document, list) else [document]:
-                        yield 1, record
-                    return
-            record = InvalidSpanPayload(f"not valid JSON ({exc.__class__.__name__})")
-        first = False
-        yield lineno, record
+        except (ValueError, RecursionError):
+            document = _whole_document(fh, path, max_document_bytes)
+            if document is not None:
+                for record in document if isinstance(document, list) else [document]:
+                    yield 1, b"", record
+                return
+            yield lineno, line, None
+            continue
+        yield lineno, line, record
+
+
+def _parsed(line: bytes) -> Any:
+    """The record of a line, or the InvalidSpanPayload that says why it has none."""
+    try:
+        return parse_line(line)
+    except (ValueError, RecursionError) as exc:
+        return InvalidSpanPayload(f"not valid JSON ({exc.__class__.__name__})")
+
+
+def _records(fh: BinaryIO, path: Path, max_document_bytes: int) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed record or the parse error) for each non-blank record of the file."""
+    for lineno, line, record in _raw_records(fh, path, max_document_bytes):
+        yield lineno, _parsed(line) if record is None else record
 
 
 def _file_spans(path: Path, stats: DecodeStats, max_document_bytes: int) -> Iterator[Span]:
@@ -148,9 +169,7 @@ class FileSpanSource:
 
     def item_spans(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanItem]:
         """Items of the spans `query` selects; `stats.spans` counts the selected spans only."""
-        for span in iter_spans(self.paths, stats, max_document_bytes=self.max_document_bytes):
-            if query.matches(span):
-                yield from items_of_span(span, stats)
+        yield from items_of_units(self.item_units(query, stats), query, stats)
 
     def item_units(self, query: SpanQuery, stats: DecodeStats) -> Iterator[SpanUnit]:
         """Every record (line) of the files as a unit keyed by a digest of its bytes; `query` is applied
@@ -175,29 +194,16 @@ def line_key(line: bytes) -> bytes:
 
 
 def _file_units(path: Path, max_document_bytes: int) -> Iterator[SpanUnit]:
-    """`_file_spans` as units: one per non-blank line, or one for a whole pretty-printed document."""
+    """The records of `_raw_records` as units: a line keyed by its bytes; a record of a whole
+    pretty-printed document never memoized (the first one carries the file's size, for progress)."""
     with path.open("rb") as fh:
-        first = True
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            if first:
-                first = False
-                try:
-                    record: Any = parse_line(line)
-                except (ValueError, RecursionError):
-                    size = path.stat().st_size
-                    document = _whole_document(fh, path, max_document_bytes)
-                    if document is not None:
-                        for record in document if isinstance(document, list) else [document]:
-                            yield SpanUnit(None, functools.partial(_decode_line, path, 1, b"", record), size)
-                            size = 0
-                        return
-                    yield SpanUnit(None, functools.partial(_decode_line, path, lineno, line, None), len(line))
-                    continue
+        document_size = path.stat().st_size
+        for lineno, line, record in _raw_records(fh, path, max_document_bytes):
+            if line:
                 yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, record), len(line))
-                continue
-            yield SpanUnit(line_key(line), functools.partial(_decode_line, path, lineno, line, None), len(line))
+            else:
+                yield SpanUnit(None, functools.partial(_decode_line, path, lineno, line, record), document_size)
+                document_size = 0
 
 
 def _decode_line(path: Path, lineno: int, line: bytes, record: Any) -> DecodedUnit:
@@ -205,13 +211,10 @@ def _decode_line(path: Path, lineno: int, line: bytes, record: Any) -> DecodedUn
     None means parse `line` (a record of a whole-file document is passed parsed, at line 1)."""
     unit = DecodedUnit()
     if record is None:
-        try:
-            record = parse_line(line)
-        except (ValueError, RecursionError) as exc:
-            note_malformed(unit.stats, f"{path}:{lineno}: not valid JSON ({exc.__class__.__name__})")
-            unit.memoizable = False
-            return unit
+        record = _parsed(line)
     try:
+        if isinstance(record, InvalidSpanPayload):
+            raise record
         spans = spans_of_record(record)
     except InvalidSpanPayload as exc:
         note_malformed(unit.stats, f"{path}:{lineno}: {exc}")
