@@ -77,6 +77,24 @@ class Twins:
 
 
 @pytest.fixture
+def twins_of(tmp_path: Path) -> Iterator[Callable[[SpanSource], Twins]]:
+    """Twins over a span source, closed when the test ends."""
+    made: list[Twins] = []
+
+    def make(source: SpanSource) -> Twins:
+        made.append(Twins(tmp_path, source))
+        return made[-1]
+
+    yield make
+    for twins in made:
+        twins.close()
+
+
+def sessions_of(store: ItemStore) -> list[str]:
+    return sorted({r["session_id"] for r in store.query("SELECT DISTINCT session_id FROM items") if r["session_id"]})
+
+
+@pytest.fixture
 def synthetic(tmp_path: Path) -> Iterator[Path]:
     out = tmp_path / "spans"
     generate(out, sessions=3, runs_per_session=2, items_per_run=40, failed_post_fraction=0.3, seed=11)
@@ -133,65 +151,54 @@ def _history(twins: Twins, posts: Path | None) -> None:
     twins.rebuild()
 
 
-def test_files_history(tmp_path: Path, synthetic: Path) -> None:
-    twins = Twins(tmp_path, FileSpanSource([synthetic]))
-    try:
-        _history(twins, synthetic / "posts.jsonl")
-    finally:
-        twins.close()
+def test_files_history(twins_of: Callable[[SpanSource], Twins], synthetic: Path) -> None:
+    _history(twins_of(FileSpanSource([synthetic])), synthetic / "posts.jsonl")
 
 
-def test_chdb_history(tmp_path: Path, synthetic: Path, chdb_store: ClickHouseSpanStore) -> None:
+def test_chdb_history(
+    twins_of: Callable[[SpanSource], Twins], synthetic: Path, chdb_store: ClickHouseSpanStore
+) -> None:
     chdb_store.insert_spans(iter_spans([synthetic]))
-    twins = Twins(tmp_path, chdb_store)
-    try:
-        _history(twins, synthetic / "posts.jsonl")
-    finally:
-        twins.close()
+    _history(twins_of(chdb_store), synthetic / "posts.jsonl")
 
 
 @pytest.mark.parametrize("folder", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
-def test_fixture_folders(tmp_path: Path, folder: str) -> None:
+def test_fixture_folders(twins_of: Callable[[SpanSource], Twins], folder: str) -> None:
     """Every fixture (malformed, offloaded, mirror, collisions, ...) rebuilt twice, memo warm the second time."""
-    twins = Twins(tmp_path, FileSpanSource([FIXTURES / folder]))
-    try:
-        posts = FIXTURES / folder / "posts.jsonl"
-        if posts.exists():
-            twins.both(lambda store: load_posts(store, PROJECT, posts))
-        first = twins.rebuild()
-        second = twins.rebuild()
-        assert second.stats == first.stats  # memo hits count exactly what a decode counts
-    finally:
-        twins.close()
+    twins = twins_of(FileSpanSource([FIXTURES / folder]))
+    posts = FIXTURES / folder / "posts.jsonl"
+    if posts.exists():
+        twins.both(lambda store: load_posts(store, PROJECT, posts))
+    first = twins.rebuild()
+    second = twins.rebuild()
+    assert second.stats == first.stats  # memo hits count exactly what a decode counts
 
 
-def test_session_rebuild_after_a_project_rebuild_uses_the_memo(tmp_path: Path, synthetic: Path) -> None:
+def test_session_rebuild_after_a_project_rebuild_uses_the_memo(
+    twins_of: Callable[[SpanSource], Twins], synthetic: Path
+) -> None:
     """The memo is filled by one query and read by another: a session's spans are picked from it alike."""
-    twins = Twins(tmp_path, FileSpanSource([synthetic]))
-    try:
-        twins.rebuild()
-        sessions = sorted({r["session_id"] for r in twins.warm.query("SELECT DISTINCT session_id FROM items")
-                           if r["session_id"]})
-        for session_id in sessions:
-            report = twins.rebuild(session_id)
-            assert report.processed > 0
-    finally:
-        twins.close()
+    twins = twins_of(FileSpanSource([synthetic]))
+    twins.rebuild()
+    sessions = sessions_of(twins.warm)
+    assert len(sessions) == 3
+    for session_id in sessions:
+        report = twins.rebuild(session_id)
+        assert report.processed > 0
 
 
-def test_a_memo_entry_is_only_reused_for_the_same_bytes(tmp_path: Path, synthetic: Path) -> None:
+def test_a_memo_entry_is_only_reused_for_the_same_bytes(
+    twins_of: Callable[[SpanSource], Twins], synthetic: Path
+) -> None:
     """A span file edited in place (one item's title changed) is decoded again, line by line."""
-    twins = Twins(tmp_path, FileSpanSource([synthetic]))
-    try:
-        twins.rebuild()
-        span_file = sorted(synthetic.glob("spans-*.jsonl"))[0]
-        text = span_file.read_text()
-        assert "#s0r0-20" in text
-        span_file.write_text(text.replace("#s0r0-20", "#s0r0-20 (edited)"))
-        report = twins.rebuild()
-        assert len(report.refreshed) >= 1
-    finally:
-        twins.close()
+    twins = twins_of(FileSpanSource([synthetic]))
+    twins.rebuild()
+    span_file = sorted(synthetic.glob("spans-*.jsonl"))[0]
+    text = span_file.read_text()
+    assert "#s0r0-20" in text
+    span_file.write_text(text.replace("#s0r0-20", "#s0r0-20 (edited)"))
+    report = twins.rebuild()
+    assert len(report.refreshed) >= 1
 
 
 def test_only_changes_to_what_a_digest_vouches_for_void_it(tmp_path: Path, synthetic: Path) -> None:
@@ -259,8 +266,7 @@ def test_the_memo_keeps_about_its_bound_and_a_pruned_memo_changes_no_result(
     try:
         both(None)
         both(None)
-        for session_id in sorted({r["session_id"] for r in bounded.query("SELECT DISTINCT session_id FROM items")
-                                  if r["session_id"]}):
+        for session_id in sessions_of(bounded):
             both(session_id)
         assert memo_size(unbounded) > 5
     finally:
