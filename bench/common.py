@@ -163,6 +163,21 @@ def chdb_dsn(cache: Path, database: str) -> str:
     return f"chdb://{chdb_path(cache).resolve()}?database={database}"
 
 
+def source_dsns(text: str, cache: Path, dataset: Dataset, chdb_database: str,
+                chdb_datasets: Sequence[Dataset]) -> dict[str, str]:
+    """name -> DSN of the span sources `--sources` names (comma-separated: files, chdb), in its order:
+    the dataset's span files, and a chDB database holding `chdb_datasets` (loaded once)."""
+    dsns: dict[str, str] = {}
+    for name in (s.strip() for s in text.split(",") if s.strip()):
+        if name == "files":
+            dsns[name] = str(dataset.path(cache))
+        elif name == "chdb":
+            dsns[name] = ensure_chdb(cache, chdb_database, chdb_datasets)
+        else:
+            raise SystemExit(f"unknown span source {name!r}: use files, chdb")
+    return dsns
+
+
 def ensure_chdb(cache: Path, database: str, datasets: Sequence[Dataset]) -> str:
     """A chDB database holding exactly `datasets` (loaded once, recorded in a marker); returns its DSN.
 

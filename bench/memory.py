@@ -67,11 +67,9 @@ def main() -> None:
     cache: Path = args.cache
     dataset = common.memory_dataset(args.scale)
     summary = dataset.summary(cache)
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    dsns = {"files": str(dataset.path(cache))}
-    if "chdb" in sources:
-        size = int(dataset.name.split("-")[1])
-        dsns["chdb"] = common.ensure_chdb(cache, f"store_{size}", [dataset, common.probe_dataset()])
+    size = int(dataset.name.split("-")[1])
+    dsns = common.source_dsns(args.sources, cache, dataset, f"store_{size}", [dataset, common.probe_dataset()])
+    sources = list(dsns)
     results = common.Results("memory", common.command_line(), args.scale)
     db = cache / "work" / "memory.db"
     db.parent.mkdir(parents=True, exist_ok=True)

@@ -111,10 +111,8 @@ def main() -> None:
     cache: Path = args.cache
     dataset = common.reconcile_dataset(args.scale)
     summary = dataset.summary(cache)
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    dsns = {"files": str(dataset.path(cache))}
-    if "chdb" in sources:
-        dsns["chdb"] = common.ensure_chdb(cache, f"reconcile_{summary['items']}", [dataset])
+    dsns = common.source_dsns(args.sources, cache, dataset, f"reconcile_{summary['items']}", [dataset])
+    sources = list(dsns)
     texts = envelope_texts(dataset, cache)
     opened = {name: common.open_source(dsns[name]) for name in sources}
     work = cache / "work"
