@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from envelope import assert_envelope
+from test_reliability_support import free_port
 
 DOC_SESSION = "2489E9AD-2EE2-8E00-8EC9-32D5F69181C0"
 BASE = "/api/v1/org/example/ws/example/projects/example"
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Serve:
