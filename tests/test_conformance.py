@@ -31,7 +31,7 @@ def harness_check(
     url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[Result, dict[str, Any]]:
     report = tmp_path / "report.json"
-    args = ["--base-url", url, "--reader-token", READER_TOKEN, "--other-tenant-token", ACME_TOKEN,
+    args = ["--base-url", url, "--strict", "--reader-token", READER_TOKEN, "--other-tenant-token", ACME_TOKEN,
             "--junit-xml", str(tmp_path / "junit.xml"), "--json", str(report), "--markdown", str(tmp_path / "r.md"),
             *extra]
     if env is None:
@@ -121,9 +121,9 @@ def test_api_key_credential(server: Running, tmp_path: Path) -> None:
     (404, "application/problem+json", {"type": "about:blank", "status": 404, "title": "Not Found"},
      {"ENV001", "ENV002", "ENV003", "ENV005"}),
     (403, "application/json", {"code": 403, "detail": "no", "type": "forbidden"}, {"ENV004"}),
-    (422, "application/json", {"code": 422, "detail": "bad", "type": "validation_error"}, {"ENV006"}),
+    (422, "application/json", {"code": 422, "detail": "bad", "type": "validation_error"}, {"ENV008"}),
     (422, "application/json", {"code": 422, "detail": "bad", "type": "validation_error",
-                               "errors": [{"loc": ["limit"], "msg": "m", "type": "t"}]}, {"ENV006"}),
+                               "errors": [{"loc": ["limit"], "msg": "m", "type": "t"}]}, {"ENV008"}),
     (429, "application/json", {"code": 429, "detail": "slow down", "type": "rate_limit_error"}, {"ENV007"}),
     (500, "text/html", "<h1>500</h1>", {"ENV001"}),
 ])
@@ -153,7 +153,7 @@ def test_full_level_without_ingest_says_what_it_could_not_check(server: Running,
 
 def test_the_suite_imports_no_server_code() -> None:
     """harness/conformance must check any implementation over HTTP: it may not import the reference server."""
-    allowed = ("harness.conformance", "harness.contract", "harness.model", "harness.spans.otlp")
+    allowed = ("harness.conformance", "harness.contract", "harness.provenance", "harness.model", "harness.spans.otlp")
     root = Path(__file__).resolve().parents[1] / "harness" / "conformance"
     for path in root.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

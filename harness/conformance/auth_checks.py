@@ -103,12 +103,15 @@ def check_tenancy(ctx: Context) -> None:
     other = s.other_tenant
     if other is None:
         ctx.results.not_run("TEN002", list(operations()), "needs --other-tenant-token")
+        ctx.results.not_run("TEN004", list(operations()), "needs --other-tenant-token")
         ctx.results.not_run("TEN003", ["list_items", "get_item", "create_item", "rebuild_items"],
                             "needs --other-tenant-token")
         return
     for probe in all_valid_probes(ctx.tag):
         ex = _send(ctx, probe, other)
-        ctx.error_is("TEN002", ex, 404, "another organization's credential must not see this tenant")
+        ctx.status_is("TEN002", ex, 401, 403, 404, why="another organization's credential must not reach this "
+                      "tenant")
+        ctx.error_is("TEN004", ex, 404, "D4: another organization's project is answered as absent")
     for op_id in ("list_items", "get_item", "create_item", "rebuild_items"):
         probe = valid_probe(op_id, ctx.tag)
         real, fake = _send(ctx, probe, other), _send(ctx, probe, other, project=unknown)

@@ -1,4 +1,4 @@
-"""`harness check`: the command of issue 4 (its options are a contract; the lead registers it on `main`)."""
+"""`harness check`: its options are a contract CI pipelines script against; change them only compatibly."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ LEVELS = [level.label for level in Level]
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--rate-limit", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Requests per second (0: no limit).")
+@click.option("--strict", is_flag=True, default=False,
+              help="Also fail on differences from the reference server (rules that stand on a decision of this "
+                   "project, not on the documentation or a standard).")
 @click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -54,6 +57,7 @@ def check(
     seed: int | None,
     workers: int,
     rate_limit: float,
+    strict: bool,
     junit_xml: Path | None,
     json_path: Path | None,
     markdown: Path | None,
@@ -71,7 +75,7 @@ def check(
         base_url=base_url, credential=credential, org=org, workspace=workspace, project=project,
         level=Level.parse(level), reader=Credential(reader_token) if reader_token else None,
         other_tenant=Credential(other_tenant_token) if other_tenant_token else None, otlp_url=otlp_url,
-        max_examples=max_examples, workers=workers, rate_limit=rate_limit,
+        max_examples=max_examples, workers=workers, rate_limit=rate_limit, strict=strict,
     )
     if seed is not None:
         settings = replace(settings, seed=seed)

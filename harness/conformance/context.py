@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.conformance.catalogue import basis_provenance
 from harness.conformance.envelope import envelope_verdicts
 from harness.conformance.http import Api, Exchange
 from harness.conformance.operations import operation_for, operations
 from harness.conformance.results import Redactor, Results
 from harness.conformance.settings import Settings
 from harness.conformance.validation import response_problem
+from harness.provenance import Provenance
 
 ITEM_KEYS = frozenset({"id", "item_type", "data", "disposition", "effective_status"})
 
@@ -70,7 +72,8 @@ class Context:
         op = exchange.operation
         if declared and op in operations():
             problem = response_problem(exchange)
-            self.record("SCH001", op, problem, exchange)
+            self.record("SCH001", op, problem.message if problem else None, exchange,
+                        problem.provenance if problem else None)
         for check_id, verdict in envelope_verdicts(exchange.status, exchange.content_type, exchange.response_body,
                                                    exchange.response_headers).items():
             self.record(check_id, op, verdict, exchange)
@@ -87,18 +90,29 @@ class Context:
         finally:
             self.default_evidence = previous
 
-    def record(self, check_id: str, operation: str, problem: str | None, exchange: Exchange | None = None) -> bool:
-        """Pass when `problem` is None, else a failure with the exchange as evidence. Returns whether it passed."""
+    def record(self, check_id: str, operation: str, problem: str | None, exchange: Exchange | None = None,
+               provenance: Provenance | None = None) -> bool:
+        """Pass when `problem` is None, else a failure with the exchange as evidence. Returns whether it passed.
+
+        `provenance` names the authority of this one failure where it is not the check's own (a rule
+        whose core is documented, with a detail the reference decided).
+        """
         if problem is None:
             self.results.passed(check_id, operation)
             return True
         exchange = exchange or self.default_evidence
         evidence = exchange.evidence(self.redact) if exchange is not None else None
-        self.results.failed(check_id, operation, problem, evidence)
+        self.results.failed(check_id, operation, problem, evidence, provenance=provenance)
         return False
 
-    def expect(self, check_id: str, operation: str, ok: bool, message: str, exchange: Exchange | None = None) -> bool:
-        return self.record(check_id, operation, None if ok else message, exchange)
+    def expect(self, check_id: str, operation: str, ok: bool, message: str, exchange: Exchange | None = None,
+               provenance: Provenance | None = None) -> bool:
+        return self.record(check_id, operation, None if ok else message, exchange, provenance)
+
+    def differs(self, check_id: str, operation: str, ok: bool, message: str, decision: str,
+                exchange: Exchange | None = None) -> bool:
+        """A detail of a check that stands on a decision of the reference (`D<n>`), not on its documented core."""
+        return self.expect(check_id, operation, ok, message, exchange, basis_provenance(decision))
 
     def require(self, check_id: str, operation: str, ok: bool, message: str, exchange: Exchange | None = None) -> None:
         """Like `expect`, but a failure ends the calling scenario (what follows depends on it)."""
@@ -111,10 +125,17 @@ class Context:
         text = f"expected {wanted}{f' ({why})' if why else ''}, got {exchange.status}"
         return self.expect(check_id, exchange.operation, ok, text, exchange)
 
-    def error_is(self, check_id: str, exchange: Exchange, status: int, why: str = "") -> bool:
-        """The status and, for errors, the envelope type D3 gives it (the envelope itself is checked centrally)."""
+    def error_is(self, check_id: str, exchange: Exchange, status: int, why: str = "",
+                 tolerated: tuple[int, ...] = (), decision: str = "") -> bool:
+        """The status (the envelope itself is checked centrally).
+
+        A status in `tolerated` is what the documentation or a standard also allows: it only differs
+        from the reference's choice `decision`, so that failure is a reference-level one.
+        """
         body = exchange.json()
         kind = body.get("type") if isinstance(body, dict) else None
         ok = exchange.status == status
         text = f"expected {status}{f' ({why})' if why else ''}, got {exchange.status}"
-        return self.expect(check_id, exchange.operation, ok, text + (f" type {kind!r}" if kind else ""), exchange)
+        provenance = basis_provenance(decision) if exchange.status in tolerated and decision else None
+        return self.expect(check_id, exchange.operation, ok, text + (f" type {kind!r}" if kind else ""), exchange,
+                           provenance)

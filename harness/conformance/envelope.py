@@ -1,4 +1,4 @@
-"""The canonical error envelope rules (ENV001-ENV007), as one pure function used on every error response.
+"""The canonical error envelope rules (ENV001-ENV008), as one pure function used on every error response.
 
 Both our own probes and Schemathesis' generated cases feed it, so an envelope bug is reported under
 the same ID whoever found it.
@@ -24,9 +24,9 @@ TYPE_BY_STATUS: dict[int, frozenset[str]] = {
     502: frozenset({"bad_gateway_error"}),
     504: frozenset({"gateway_timeout_error"}),
 }
-"""D3, plus the documented alternatives (items-api.md §4)."""
+"""D3, plus the documented alternatives (database_error, configuration_error, already_exists_error, ...)."""
 
-ENVELOPE_IDS: tuple[str, ...] = ("ENV001", "ENV002", "ENV003", "ENV004", "ENV005", "ENV006", "ENV007")
+ENVELOPE_IDS: tuple[str, ...] = ("ENV001", "ENV002", "ENV003", "ENV004", "ENV005", "ENV006", "ENV007", "ENV008")
 _SNAKE = re.compile(r"[a-z][a-z0-9_]*")
 _LOC_ROOTS = frozenset({"body", "query", "path", "header"})
 
@@ -38,24 +38,35 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _errors_problem(status: int, body: Mapping[str, Any]) -> str | None:
+def _entries_problem(body: Mapping[str, Any]) -> str | None:
+    """ENV006: the documented shape of each validation error entry."""
     errors = body.get("errors")
     if errors is None:
-        return "a 422 must list its problems in errors[] (D2)" if status == 422 else None
+        return None
     if not isinstance(errors, list):
         return f"errors is {type(errors).__name__}, not an array"
-    if status == 422 and not errors:
-        return "a 422 must list at least one problem in errors[] (D2)"
     for n, entry in enumerate(errors):
         if not isinstance(entry, Mapping):
             return f"errors[{n}] is not an object"
         loc, msg, kind = entry.get("loc"), entry.get("msg"), entry.get("type")
         if not isinstance(loc, list) or not loc:
             return f"errors[{n}].loc must be a non-empty array, got {loc!r}"
-        if status == 422 and loc[0] not in _LOC_ROOTS:
-            return f"errors[{n}].loc must start with body/query/path (FastAPI-style), got {loc!r}"
         if not isinstance(msg, str) or not isinstance(kind, str):
             return f"errors[{n}] needs string msg and type, got {entry!r}"
+    return None
+
+
+def _listing_problem(status: int, body: Mapping[str, Any]) -> str | None:
+    """ENV008 (D2): a 422 lists its problems, each located FastAPI-style."""
+    if status != 422:
+        return None
+    errors = body.get("errors")
+    if not isinstance(errors, list) or not errors:
+        return "a 422 must list at least one problem in errors[] (D2)"
+    for n, entry in enumerate(errors):
+        loc = entry.get("loc") if isinstance(entry, Mapping) else None
+        if isinstance(loc, list) and loc and loc[0] not in _LOC_ROOTS:
+            return f"errors[{n}].loc must start with body/query/path (FastAPI-style), got {loc!r}"
     return None
 
 
@@ -93,5 +104,6 @@ def envelope_verdicts(status: int, content_type: str, body: bytes, headers: Mapp
         verdicts["ENV005"] = f"detail must be a non-empty string, got {detail!r}"
     elif "Traceback (most recent call last)" in detail:
         verdicts["ENV005"] = "detail leaks a Python traceback"
-    verdicts["ENV006"] = _errors_problem(status, parsed)
+    verdicts["ENV006"] = _entries_problem(parsed)
+    verdicts["ENV008"] = _listing_problem(status, parsed)
     return verdicts

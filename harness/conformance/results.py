@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from harness.conformance.catalogue import CATALOGUE
+from harness.provenance import Authority, Provenance
+
 MASK = "***"
 MAX_BODY_CHARS = 2000
 _SECRET_HEADER = re.compile(r"(?i)(authorization|x-api-key)(['\"]?\s*:\s*)(bearer\s+|basic\s+)?[^'\"\s]+")
@@ -18,6 +21,9 @@ _SECRET_HEADER = re.compile(r"(?i)(authorization|x-api-key)(['\"]?\s*:\s*)(beare
 class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
+    DIFFERS = "differs"
+    """Only reference-level failures: the target differs from the reference server, which fails nobody
+    unless the run is `--strict`."""
     NOT_RUN = "not run"
 
 
@@ -49,20 +55,29 @@ class Finding:
     message: str
     evidence: Evidence | None
     seed: int
+    provenance: Provenance
+    """The authority this failure stands on: the check's, or that of the contract element it broke."""
     origin: str = "harness"
     """`harness` (our probes) or `schemathesis` (a generated case)."""
+
+    def counts(self, strict: bool) -> bool:
+        """Whether this finding fails the run: documented and standard always, reference under --strict."""
+        return strict or self.provenance.authority.fails_by_default
 
 
 @dataclass
 class Cell:
+    strict: bool = False
     passes: int = 0
     failures: list[Finding] = field(default_factory=list)
     not_run: str = ""
 
     @property
     def outcome(self) -> Outcome:
-        if self.failures:
+        if any(f.counts(self.strict) for f in self.failures):
             return Outcome.FAIL
+        if self.failures:
+            return Outcome.DIFFERS
         if self.passes:
             return Outcome.PASS
         return Outcome.NOT_RUN
@@ -74,22 +89,31 @@ MAX_FINDINGS_PER_CELL = 5
 class Results:
     """The matrix being filled in by every part of a run."""
 
-    def __init__(self, redactor: Redactor, seed: int) -> None:
+    def __init__(self, redactor: Redactor, seed: int, strict: bool = False) -> None:
         self.redact = redactor
         self.seed = seed
+        self.strict = strict
         self.cells: dict[tuple[str, str], Cell] = {}
         self.failure_counts: dict[tuple[str, str], int] = {}
         self.notes: list[str] = []
 
     def cell(self, check_id: str, operation: str) -> Cell:
-        return self.cells.setdefault((check_id, operation), Cell())
+        return self.cells.setdefault((check_id, operation), Cell(self.strict))
 
     def passed(self, check_id: str, operation: str) -> None:
         self.cell(check_id, operation).passes += 1
 
     def failed(self, check_id: str, operation: str, message: str, evidence: Evidence | None = None,
-               origin: str = "harness") -> None:
+               origin: str = "harness", provenance: Provenance | None = None) -> None:
+        """Record a failure; `provenance` when it stands on another authority than the check's own."""
         cell = self.cell(check_id, operation)
+        if provenance is None:
+            provenance = _check_provenance(check_id)
+        if len(cell.failures) >= MAX_FINDINGS_PER_CELL and provenance.authority.fails_by_default:
+            # a full cell makes room for a finding that fails the run by forgetting a mere difference
+            differences = [f for f in cell.failures if not f.provenance.authority.fails_by_default]
+            if differences:
+                cell.failures.remove(differences[-1])
         key = (check_id, operation)
         self.failure_counts[key] = self.failure_counts.get(key, 0) + 1
         if len(cell.failures) >= MAX_FINDINGS_PER_CELL:
@@ -97,7 +121,8 @@ class Results:
         if evidence is not None:
             evidence = Evidence(self.redact(evidence.curl), evidence.status,
                                 self.redact(evidence.response)[:MAX_BODY_CHARS])
-        cell.failures.append(Finding(check_id, operation, self.redact(message), evidence, self.seed, origin))
+        cell.failures.append(Finding(check_id, operation, self.redact(message), evidence, self.seed, provenance,
+                                     origin))
 
     def not_run(self, check_id: str, operations: Iterable[str], reason: str) -> None:
         for operation in operations:
@@ -114,8 +139,29 @@ class Results:
 
     @property
     def failed_ids(self) -> set[str]:
-        return {check_id for (check_id, _), cell in self.cells.items() if cell.failures}
+        """Checks with a finding that fails the run."""
+        return {check_id for (check_id, _), cell in self.cells.items() if cell.outcome == Outcome.FAIL}
+
+    @property
+    def differing_ids(self) -> set[str]:
+        """Checks whose findings only differ from the reference server."""
+        return {f.check_id for f in self.differences}
 
     @property
     def ok(self) -> bool:
-        return not any(cell.failures for cell in self.cells.values())
+        """No finding that fails the run (reference differences count only under --strict)."""
+        return not any(f.counts(self.strict) for f in self.findings)
+
+    @property
+    def differences(self) -> list[Finding]:
+        """Findings that only differ from the reference server (none under --strict: they fail there)."""
+        return [f for f in self.findings if not f.counts(self.strict)]
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.counts(self.strict)]
+
+
+def _check_provenance(check_id: str) -> Provenance:
+    check = CATALOGUE.get(check_id)
+    return check.provenance if check is not None else Provenance(Authority.DOCUMENTED, "openapi.yaml")

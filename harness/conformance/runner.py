@@ -110,7 +110,7 @@ def _mark_not_run(settings: Settings, results: Results) -> None:
 
 
 def run(settings: Settings, progress: Progress = lambda _m: None) -> RunReport:
-    results = Results(Redactor(settings.secrets()), settings.seed)
+    results = Results(Redactor(settings.secrets()), settings.seed, settings.strict)
     report = RunReport(settings, results)
     ctx = Context(settings, results)
     started = time.monotonic()

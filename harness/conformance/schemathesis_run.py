@@ -17,13 +17,16 @@ from typing import Any
 
 import schemathesis
 from schemathesis.engine import events, from_schema
+from schemathesis.openapi.checks import JsonSchemaError
 
+import harness.provenance as provenance
 from harness.conformance.catalogue import CATALOGUE, Level
 from harness.conformance.envelope import ENVELOPE_IDS, envelope_verdicts
 from harness.conformance.operations import declares, operations
 from harness.conformance.results import Evidence, Results
 from harness.conformance.settings import Settings
 from harness.contract import API_BASE_PATH, load_spec
+from harness.provenance import Authority, Provenance
 
 ACCEPT_422 = ("rebuild_items", "create_item_link")
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -170,6 +173,71 @@ def _operation_id(label: str) -> str:
     return label
 
 
+def _request_root(op: dict[str, Any], where: str, name: str | None) -> Any:
+    """The schema of one request component: the JSON body, or the named parameter's schema."""
+    spec = load_spec()
+    if where == "body":
+        return ((provenance.resolve(spec, op.get("requestBody")) or {}).get("content", {})
+                .get("application/json", {}).get("schema"))
+    for param in op.get("parameters", []) + op.get("_path_parameters", []):
+        param = provenance.resolve(spec, param)
+        if isinstance(param, dict) and param.get("in") == where and param.get("name") == name:
+            return param.get("schema")
+    return None
+
+
+def _negative_provenance(case: Any, op_id: str) -> Provenance | None:
+    """The constraint a schema-violating case broke: Schemathesis records where it mutated what."""
+    spec = load_spec()
+    op = dict(provenance.operation_of(spec, op_id))
+    for path_item in spec["paths"].values():
+        if any(isinstance(v, dict) and v.get("operationId") == op_id for v in path_item.values()):
+            op["_path_parameters"] = path_item.get("parameters", [])
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    found: list[Provenance | None] = []
+    for mutation in getattr(data, "mutations", ()) or ():
+        root = _request_root(op, str(mutation.parameter_location.value), mutation.parameter)
+        parts = [p for p in str(mutation.schema_pointer).split("/") if p]
+        node = provenance.node_at(spec, root, parts)
+        exact = [provenance.of_node(node, k) for k in mutation.keywords] if node is not None else []
+        found.append(provenance.weakest(exact) or provenance.weakest_below(spec, root, mutation.keywords))
+    where = getattr(data, "parameter_location", None)
+    if not found and where is not None:
+        root = _request_root(op, str(getattr(where, "value", where)), getattr(data, "parameter", None))
+        found.append(provenance.weakest_below(spec, root))
+    return provenance.weakest(found) or provenance.weakest_below(spec, op)
+
+
+def _response_provenance(failure: Any, op_id: str, status: int) -> Provenance | None:
+    """The authority of the response element a failure names (schema keyword, header, status)."""
+    spec = load_spec()
+    if isinstance(failure, JsonSchemaError):
+        response = provenance.resolve(spec, provenance.operation_of(spec, op_id).get("responses", {})
+                                      .get(str(status)))
+        root = (response or {}).get("content", {}).get("application/json", {}).get("schema")
+        parts = [str(p) for p in getattr(failure, "schema_path", ())]
+        node = provenance.node_at(spec, root, parts[:-1]) if parts else None
+        keyword = parts[-1] if parts else ""
+        exact = provenance.of_node(node, keyword) if node is not None else None
+        return exact or provenance.weakest_below(spec, root, [keyword] if keyword else [])
+    return provenance.of_status(spec, op_id, status)
+
+
+def failure_provenance(check_name: str, failure: Any, case: Any, op_id: str, status: int | None) -> Provenance:
+    """The authority one Schemathesis failure stands on: the contract element behind it, else the check's."""
+    found: Provenance | None = None
+    try:
+        if check_name == "negative_data_rejection":
+            found = _negative_provenance(case, op_id)
+        elif check_name in ("response_schema_conformance", "status_code_conformance", "content_type_conformance",
+                            "response_headers_conformance") and status is not None:
+            found = _response_provenance(failure, op_id, status)
+    except (KeyError, AttributeError, TypeError):  # a shape this version of Schemathesis does not record
+        found = None
+    check = CATALOGUE.get(check_name)
+    return found or (check.provenance if check is not None else Provenance(Authority.DOCUMENTED, "openapi.yaml"))
+
+
 def _record_scenario(event: events.ScenarioFinished, results: Results) -> None:
     recorder = event.recorder
     for case_id, nodes in recorder.checks.items():
@@ -186,7 +254,9 @@ def _record_scenario(event: events.ScenarioFinished, results: Results) -> None:
             body = response.content.decode("utf-8", "replace") if response is not None else ""
             evidence = Evidence(node.failure_info.code_sample, response.status_code if response else None, body)
             message = f"{failure.title}: {failure.message}".strip()
-            results.failed(node.name, op_id, message, evidence, origin="schemathesis")
+            case = case_node.value if case_node is not None else None
+            found = failure_provenance(node.name, failure, case, op_id, response.status_code if response else None)
+            results.failed(node.name, op_id, message, evidence, origin="schemathesis", provenance=found)
 
 
 def run_schemathesis(settings: Settings, results: Results, progress: Callable[[str], None]) -> bool:

@@ -48,6 +48,8 @@ class Settings:
     schemathesis: bool = True
     """Run Schemathesis' generated tests (the command always does; tests of our own checks may not)."""
     timeout_s: float = 30.0
+    strict: bool = False
+    """Count differences from the reference server (reference-level rules) as failures."""
 
     @property
     def api_url(self) -> str:

@@ -15,8 +15,12 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+import harness.provenance as provenance
 from harness.conformance.http import Exchange
 from harness.contract import API_BASE_PATH, load_spec
+from harness.provenance import Authority, Provenance
+
+DOCUMENTED = Provenance(Authority.DOCUMENTED, "openapi.yaml (unmarked element: the documented contract)")
 
 
 @dataclass
@@ -42,6 +46,34 @@ def _openapi() -> Any:
     return OpenAPI.from_dict(load_spec())
 
 
+@dataclass(frozen=True)
+class ResponseProblem:
+    message: str
+    provenance: Provenance
+    """The authority of the contract element the response breaks."""
+
+
+def _schema_errors(exc: BaseException) -> list[Any]:
+    cause: BaseException | None = exc
+    while cause is not None:
+        errors = getattr(cause, "schema_errors", None)
+        if errors:
+            return list(errors)
+        cause = cause.__cause__
+    return []
+
+
+def problem_provenance(exc: BaseException, operation_id: str, status: int) -> Provenance:
+    """The authority of what a response breaks: the failing schema keyword, else its status's declaration."""
+    spec = load_spec()
+    for error in _schema_errors(exc):
+        schema = getattr(error, "schema", None)
+        found = provenance.of_node(schema, str(getattr(error, "validator", ""))) if isinstance(schema, dict) else None
+        if found is not None:
+            return found
+    return provenance.of_status(spec, operation_id, status) or DOCUMENTED
+
+
 def _root_message(exc: BaseException) -> str:
     parts = [f"{type(exc).__name__}: {exc}"]
     cause = exc.__cause__
@@ -55,8 +87,21 @@ def _root_message(exc: BaseException) -> str:
     return " <- ".join(parts)
 
 
-def response_problem(exchange: Exchange) -> str | None:
-    """None when the response is documented and valid for its request, else what is wrong."""
+def _binary_body(exchange: Exchange) -> bool:
+    """Whether the operation declares this status and content type as a binary string."""
+    spec = load_spec()
+    try:
+        op = provenance.operation_of(spec, exchange.operation)
+    except KeyError:
+        return False
+    response = provenance.resolve(spec, op.get("responses", {}).get(str(exchange.status))) or {}
+    media = exchange.content_type.split(";", 1)[0].strip().lower()
+    schema = provenance.resolve(spec, response.get("content", {}).get(media, {}).get("schema")) or {}
+    return schema.get("type") == "string" and schema.get("format") == "binary"
+
+
+def response_problem(exchange: Exchange) -> ResponseProblem | None:
+    """None when the response is documented and valid for its request, else what is wrong, on what authority."""
     url = urlsplit(exchange.url)
     path = url.path
     prefix = path.find(API_BASE_PATH + "/")
@@ -83,5 +128,7 @@ def response_problem(exchange: Exchange) -> str | None:
     try:
         _openapi().validate_response(request, response)
     except Exception as exc:  # openapi-core raises a family of errors; each one is a contract breach
-        return _root_message(exc)
+        if not exchange.response_body and _binary_body(exchange):
+            return None  # zero bytes is a valid binary body (an empty protobuf message); openapi-core calls it missing
+        return ResponseProblem(_root_message(exc), problem_provenance(exc, exchange.operation, exchange.status))
     return None

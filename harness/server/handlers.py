@@ -38,7 +38,7 @@ class RebuildFn(Protocol):
 class IngestFn(Protocol):
     def __call__(
         self, org: str, body: bytes, content_type: str | None, content_encoding: str | None
-    ) -> dict[str, Any]: ...
+    ) -> tuple[bytes, str]: ...
 
 
 def _access() -> Access:
@@ -225,5 +225,6 @@ async def ingest_traces(org: str) -> Reply:
     ingest: IngestFn = context["ingest"]
     body = await request.body()
     headers = request.headers
-    answer = await run_in_threadpool(ingest, org, body, headers.get("content-type"), headers.get("content-encoding"))
-    return answer, 200
+    answer, media = await run_in_threadpool(ingest, org, body, headers.get("content-type"),
+                                            headers.get("content-encoding"))
+    return answer, 200, {"Content-Type": media}

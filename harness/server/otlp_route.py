@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from harness.server.access import TokenBucket, authenticate, check_rate_limit
 from harness.server.config import Tenancy
@@ -30,11 +30,11 @@ def standard_traces_route(
                 if size > max_body_bytes:
                     raise APIError(400, f"Request body exceeds the limit of {max_body_bytes} bytes")
                 chunks.append(chunk)
-            answer = await run_in_threadpool(ingest, credential.org, b"".join(chunks),
+            answer, media = await run_in_threadpool(ingest, credential.org, b"".join(chunks),
                                              request.headers.get("content-type"),
                                              request.headers.get("content-encoding"))
         except APIError as error:
             return envelope_response(error)
-        return JSONResponse(answer)
+        return Response(answer, media_type=media)
 
     return traces

@@ -24,7 +24,7 @@ from harness.server.config import Project, development_tenancy, load_tenancy
 from harness.server.errors import BUSY_RETRY_AFTER_S, APIError, is_database_busy
 from harness.spans.clickhouse import ClickHouseSpanStore
 from harness.spans.errors import InvalidSpanPayload, SpanStoreTimeout, SpanStoreUnavailable
-from harness.spans.otlp import decode_ingest_payload
+from harness.spans.otlp import decode_ingest_payload, encode_export_response
 from harness.spans.source import SpanSource
 from harness.spans.store import SpanStoreConfig, open_span_store
 
@@ -90,14 +90,15 @@ def make_rebuild(store: ItemStore, source: SpanSource) -> Callable[..., int]:
     return run
 
 
-def make_ingest(source: Any) -> Callable[..., dict[str, Any]]:
+def make_ingest(source: Any) -> Callable[..., tuple[bytes, str]]:
     """The OTLP ingest service: stores what it can and answers OTLP's ExportTraceServiceResponse.
 
-    A single span that cannot be kept (a bad id) is left out and counted in `rejectedSpans`, so the
-    exporter does not drop the good spans of its batch; a body that is not a request is a 400.
+    A single span that cannot be kept (a bad id) is left out and counted in `rejectedSpans` (D19), so
+    the exporter does not drop the good spans of its batch; a body that is not a request is a 400.
+    The answer is (body, media type), in the encoding of the request as OTLP/HTTP asks.
     """
 
-    def ingest(org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> dict[str, Any]:
+    def ingest(org: str, body: bytes, content_type: str | None, content_encoding: str | None) -> tuple[bytes, str]:
         rejected: list[str] = []
         try:
             spans = decode_ingest_payload(body, content_type, content_encoding, rejected=rejected)
@@ -112,8 +113,7 @@ def make_ingest(source: Any) -> Callable[..., dict[str, Any]]:
             raise APIError(504, f"The span store did not accept the spans in time: {exc}") from exc
         except SpanStoreUnavailable as exc:
             raise APIError(502, f"The span store is unreachable or failing: {exc}") from exc
-        message = "; ".join(rejected[:5]) + (f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else "")
-        return {"partialSuccess": {"rejectedSpans": len(rejected), "errorMessage": message}}
+        return encode_export_response(rejected, content_type)
 
     return ingest
 

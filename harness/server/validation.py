@@ -143,6 +143,10 @@ class BodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             errors = list(validator.iter_errors(body))
         except RecursionError as exc:
             raise APIError(400, "Request body is nested too deeply") from exc
+        if errors and self._schema.get("x-invalid-status") == 400:  # a protocol of its own (OTLP/HTTP): bad data
+            first = errors[0]
+            where = ".".join(str(p) for p in first.absolute_path) or "the body"
+            raise APIError(400, f"The body is not a valid request at {where}: {first.message}")
         if errors:
             raise validation_error(_entries(errors, ["body"]))
         return None

@@ -16,7 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from harness.model import Span, SpanEvent
@@ -485,6 +489,26 @@ def decode_ingest_payload(
     if escapes_unpaired_surrogate(data, doc):
         raise InvalidSpanPayload("A span holds text that is not valid Unicode (an unpaired UTF-16 surrogate escape)")
     return decode_otlp_json(doc, max_attribute_depth=max_attribute_depth, rejected=rejected)
+
+
+def encode_export_response(rejected: Sequence[str], content_type: str | None) -> tuple[bytes, str]:
+    """OTLP/HTTP's ExportTraceServiceResponse, in the encoding of the request (body, media type).
+
+    OTLP/HTTP: the response uses the request's Content-Type, and `partial_success` is set only when
+    spans were rejected, so a full success is `{}` in JSON and zero bytes in protobuf.
+    """
+    message = "; ".join(rejected[:5]) + (f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else "")
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(rejected_spans=len(rejected), error_message=message))
+    media = _media_type(content_type)
+    if media in PROTOBUF_MEDIA_TYPES:
+        return response.SerializeToString(), media
+    body: dict[str, Any] = {}
+    if rejected:
+        body["partialSuccess"] = {"rejectedSpans": len(rejected), "errorMessage": message}
+    return json.dumps(body).encode(), JSON_MEDIA_TYPE
 
 
 # --------------------------------------------------------------------------- encoding
