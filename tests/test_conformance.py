@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 from server_fixtures import BASE, WRITER, Running, SpanServer
 
-from harness.conformance.catalogue import OWN_CHECKS, Level
+from harness.conformance.catalogue import CATALOGUE, OWN_CHECKS, Level, basis_provenance, catalogue_markdown
 from harness.conformance.command import check
 from harness.conformance.envelope import envelope_verdicts
-from harness.conformance.results import Redactor
+from harness.conformance.results import Redactor, Results
+from harness.provenance import Authority
 
 ADMIN_TOKEN = "admin-token-0123456789"
 READER_TOKEN = "reader-token-0123456789"
@@ -161,3 +163,44 @@ def test_the_suite_imports_no_server_code() -> None:
                 [a.name for a in node.names] if isinstance(node, ast.Import) else []
             for name in names:
                 assert not name.startswith("harness") or name.startswith(allowed), f"{path.name} imports {name}"
+
+
+def test_docs_show_the_catalogue_with_each_authority() -> None:
+    """docs/conformance.md's catalogue is the code's: a check added or re-based shows there with its authority."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "conformance.md").read_text()
+    assert catalogue_markdown() in doc
+
+
+def test_every_reference_check_names_a_decision_of_the_repository() -> None:
+    """A verdict a user disputes leads to a page they can read: a decision number in DECISIONS.md, or the
+    documentation page or standard named in full."""
+    text = (Path(__file__).resolve().parents[1] / "DECISIONS.md").read_text()
+    decisions = set(re.findall(r"^\*\*(D\d+)\.", text, re.MULTILINE))
+    for rule in CATALOGUE.values():
+        if rule.authority == Authority.REFERENCE:
+            cited = set(re.findall(r"\bD\d+\b", rule.source))
+            assert cited and cited <= decisions, f"{rule.id} cites {rule.source}, not a decision in DECISIONS.md"
+        else:
+            assert rule.source and "items-api" not in rule.source, rule.id
+
+
+def _finding_results(strict: bool) -> Results:
+    results = Results(Redactor([]), seed=1, strict=strict)
+    results.passed("SPN001", "rebuild_items")
+    results.failed("SPN010", "rebuild_items", "created_by is 'system'")  # a reference decision (D20)
+    return results
+
+
+def test_reference_differences_fail_only_under_strict() -> None:
+    default, strict = _finding_results(strict=False), _finding_results(strict=True)
+    assert default.ok and default.differing_ids == {"SPN010"} and not default.failed_ids
+    assert not strict.ok and strict.failed_ids == {"SPN010"} and not strict.differing_ids
+    default.failed("SPN001", "rebuild_items", "the healed item never appeared")  # documented: fails the run
+    assert not default.ok and default.failed_ids == {"SPN001"}
+
+
+def test_a_finding_takes_the_authority_it_is_given() -> None:
+    """A documented check with a detail the reference decided: that detail's failure only differs."""
+    results = Results(Redactor([]), seed=1)
+    results.failed("LNK001", "create_item_link", "answered 200", provenance=basis_provenance("D14"))
+    assert results.ok and results.differing_ids == {"LNK001"}
