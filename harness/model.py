@@ -27,7 +27,7 @@ ENVELOPE_KEYS: tuple[str, ...] = (
     "data",
     "links",
 )
-"""The 14 keys of an item envelope as the SDK records it on a span (items-api.md section 3)."""
+"""The 14 keys of an item envelope as the SDK records it on a span (dreadnode 2.0.52: tools/report_items.py)."""
 
 SPAN_OWNED_FIELDS: tuple[str, ...] = (
     "item_type",
@@ -158,7 +158,7 @@ class DecodeStats:
 
 @dataclass(frozen=True)
 class Disposition:
-    """The human triage overlay (items-api.md section 2, D15). Never written by a rebuild of an existing row."""
+    """The human triage overlay (API reference: Items; shape D15). Never written by a rebuild of an existing row."""
 
     status: str | None
     notes: str | None

@@ -1,4 +1,4 @@
-"""Issue 6, section 5: auth and tenancy for every operation of openapi.yaml, secrets, the rate limit.
+"""Auth and tenancy for every operation of openapi.yaml, secrets, the rate limit.
 
 - no credential, an unknown one, malformed headers: 401, whatever the target; a credential of another
   organization, or limited to another workspace: 404 with the very bytes a project that does not

@@ -1,4 +1,4 @@
-"""Issue 6, section 3: PATCHes of dispositions racing rebuilds of the same session, over real HTTP,
+"""Concurrency: PATCHes of dispositions racing rebuilds of the same session, over real HTTP,
 against `harness serve --workers N` (several processes on one SQLite file).
 
 chDB serves one process per data directory, so the multi-worker server reads its spans from a folder

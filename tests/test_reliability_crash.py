@@ -1,4 +1,4 @@
-"""Issue 6, section 2: SIGKILL `harness serve` in the middle of a big rebuild, then restart it.
+"""Crash safety: SIGKILL `harness serve` in the middle of a big rebuild, then restart it.
 
 Prepared the way an operator would: `harness fixtures generate` writes a session's spans and the
 POSTs that landed, `harness spans load` puts the spans in the chDB store beside the --db, `harness

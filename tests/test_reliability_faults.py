@@ -1,4 +1,4 @@
-"""Issue 6, section 1: real faults of the span store. Each answers 502 or 504 in the envelope, and the
+"""Real faults of the span store: each answers 502 or 504 in the envelope, and the
 items, links and events tables are identical, row for row, before and after.
 
 Already covered in tests/test_rebuild_http.py (and counted in RELIABILITY.md): a ClickHouse URL on a

@@ -1,5 +1,4 @@
-"""Issue 6, section 4: generated hostile requests against a real `harness serve`: zero 5xx, every error in
-the envelope.
+"""Generated hostile requests against a real `harness serve`: zero 5xx, every error in the envelope.
 
 Schemathesis (its CLI, negative mode: every example breaks the schema somewhere) runs against the
 server with the organization, workspace and project fixed to the development tenant, so requests get

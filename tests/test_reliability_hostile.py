@@ -1,5 +1,5 @@
-"""Issue 6, section 4 (all but the generated requests, in tests/test_reliability_fuzz.py): hostile and
-malformed input is answered 400 or 422 in the envelope, never 5xx, and stores nothing.
+"""Hostile and malformed input (the generated requests are in tests/test_reliability_fuzz.py) is
+answered 400 or 422 in the envelope, never 5xx, and stores nothing.
 
 - bodies: not JSON, NaN/Infinity, numbers past range, unpaired surrogate escapes, NUL bytes, deep
   nesting, BOM, wrong Content-Type; over the documented 1 MiB limit, refused before being read whole

@@ -452,7 +452,7 @@ class ItemStore:
     def _merged_disposition(
         current: Disposition | None, patch: ItemPatch, now: str, actor: Actor, changed: list[str]
     ) -> Disposition | None:
-        """Merge status/notes into the overlay; notes alone never change the status (items-api.md s.2)."""
+        """Merge status/notes into the overlay; notes alone never change the status (API reference: Items)."""
         status = current.status if current else None
         notes = current.notes if current else None
         if patch.status is not UNSET and patch.status != status:

@@ -1,4 +1,4 @@
-"""Items riding on a span (items-api.md section 3): `dreadnode.outputs` -> `dreadnode.objects` -> envelope.
+"""Items riding on a span (as SDK 2.0.52 records them): `dreadnode.outputs` -> `dreadnode.objects` -> envelope.
 
 Runs on every span a rebuild reads (millions), so a span without an item output costs one dict
 lookup and one substring test, and each JSON attribute is parsed at most once.

@@ -1,8 +1,9 @@
 """Build the span the SDK's `report_item` tool records, for tests, seeding and synthetic fixtures.
 
-The layout follows items-api.md section 3 and the reference export: `dreadnode.outputs` lists one
-`item` output per envelope (plus a `result` output), `dreadnode.objects` holds each envelope under its
-hash (`value`, or `value_` as older pydantic wrote it; `type: "uri"` when offloaded).
+The layout follows the SDK (dreadnode 2.0.52: tools/report_items.py, tracing/span.py) and a real
+export of its spans: `dreadnode.outputs` lists one `item` output per envelope (plus a `result`
+output), `dreadnode.objects` holds each envelope under its hash (`value`, or `value_` as older
+pydantic wrote it; `type: "uri"` when offloaded).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """A second, independent implementation of the Items API, for tests only.
 
-Written from items-api.md (no code of `harness`, no openapi.yaml loaded), so that `harness check`
-can be shown to judge an implementation it was not built beside. Where the documentation is silent
-it deliberately decides otherwise than the reference server: `DIFFERENCES` lists those choices.
-Everywhere else it follows D1-D15, and the reference's DECISIONS.md where that fills a gap
-(empty body 422, event payloads, sort ranks, body caps), except that it enforces only the limits
-items-api.md documents (none of D22's).
+Written from the platform's documentation and SDK as the project records them (no code of
+`harness`, no openapi.yaml loaded), so that `harness check` can be shown to judge an implementation
+it was not built beside. Where the documentation is silent it deliberately decides otherwise than the
+reference server: `DIFFERENCES` lists those choices. Everywhere else it follows D1-D15, and the
+reference's DECISIONS.md where that fills a gap (empty body 422, event payloads, sort ranks, body
+caps), except that it enforces only the limits the documentation gives (none of D22's).
 """
 
 from __future__ import annotations

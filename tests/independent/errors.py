@@ -1,4 +1,4 @@
-"""The canonical error envelope (items-api.md §4, D3): one exception type, one renderer."""
+"""The canonical error envelope (the documented APIErrorPayload, D3): one exception type, one renderer."""
 
 from __future__ import annotations
 

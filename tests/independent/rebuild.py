@@ -1,4 +1,4 @@
-"""rebuild_items: re-materialize the item envelopes that ride on stored spans (items-api.md §3, D5-D10).
+"""rebuild_items: re-materialize the item envelopes that ride on stored spans (the SDK's span format, D5-D10).
 
 Spans are the source of record: what a span owns is refreshed, the human's disposition never is,
 and an item the table lacks is healed. Nothing changes on a second run.

@@ -1,4 +1,4 @@
-"""Input checks, hand-written from the limits items-api.md §1 documents (and no others).
+"""Input checks, hand-written from the limits the documentation gives (and no others).
 
 Every problem of a request is collected before answering, so a 422 lists one errors[] entry per
 problem with a FastAPI-style loc (D2). Bodies that are not JSON, or not sent as JSON, are 400.
