@@ -55,13 +55,6 @@ class Provenance:
         return f"{self.authority.value}: {self.source}"
 
 
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    rule: str
-    provenance: Provenance
-
-
 def _parse(raw: Any) -> Provenance | None:
     if not isinstance(raw, Mapping):
         return None
@@ -90,17 +83,43 @@ def of_node(node: Mapping[str, Any], keyword: str | None = None) -> Provenance |
     return _parse(raw)
 
 
-def operation_of(spec: Mapping[str, Any], operation_id: str) -> Mapping[str, Any]:
+def _located(spec: Mapping[str, Any], operation_id: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(path item, operation) of an operationId."""
     for path_item in spec.get("paths", {}).values():
         for method in HTTP_METHODS:
             op = path_item.get(method)
             if isinstance(op, Mapping) and op.get("operationId") == operation_id:
-                return op
+                return path_item, op
     raise KeyError(operation_id)
 
 
-def of_operation(spec: Mapping[str, Any], operation_id: str) -> Provenance | None:
-    return _parse(operation_of(spec, operation_id).get(EXTENSION))
+def operation_of(spec: Mapping[str, Any], operation_id: str) -> Mapping[str, Any]:
+    return _located(spec, operation_id)[1]
+
+
+def request_schema(spec: Mapping[str, Any], operation_id: str, where: str, name: str | None = None) -> Any:
+    """The schema of one request component: the JSON body (`where="body"`), or the named parameter's."""
+    op = operation_of(spec, operation_id)
+    if where == "body":
+        body = resolve(spec, op.get("requestBody")) or {}
+        return body.get("content", {}).get("application/json", {}).get("schema")
+    for param in parameters_of(spec, operation_id):
+        if param.get("in") == where and param.get("name") == name:
+            return param.get("schema")
+    return None
+
+
+def parameters_of(spec: Mapping[str, Any], operation_id: str) -> list[Mapping[str, Any]]:
+    """The operation's parameters, its path's included, `$ref`s resolved."""
+    path_item, op = _located(spec, operation_id)
+    declared = [*path_item.get("parameters", []), *op.get("parameters", [])]
+    return [p for p in (resolve(spec, d) for d in declared) if isinstance(p, Mapping)]
+
+
+def response_schema(spec: Mapping[str, Any], operation_id: str, status: int | str, media: str) -> Any:
+    """The schema the operation declares for `status` in `media` (None where it declares none)."""
+    response = resolve(spec, operation_of(spec, operation_id).get("responses", {}).get(str(status))) or {}
+    return resolve(spec, response.get("content", {}).get(media, {}).get("schema"))
 
 
 def of_response(spec: Mapping[str, Any], operation_id: str, status: int | str) -> Provenance | None:
@@ -110,102 +129,88 @@ def of_response(spec: Mapping[str, Any], operation_id: str, status: int | str) -
     return _parse(responses.get(str(status))) if isinstance(responses, Mapping) else None
 
 
-def of_scopes(spec: Mapping[str, Any], operation_id: str) -> Provenance | None:
-    raw = operation_of(spec, operation_id).get(EXTENSION)
-    return _parse(raw.get("scopes")) if isinstance(raw, Mapping) else None
-
-
-def rules(spec: Mapping[str, Any], operation_id: str) -> list[Rule]:
-    raw = operation_of(spec, operation_id).get(EXTENSION)
-    return _rules_of(raw) if isinstance(raw, Mapping) else []
-
-
 # --------------------------------------------------------------------------- completeness
 
 
-def _pointer(parts: Iterable[str | int]) -> str:
+def pointer(parts: Iterable[str | int]) -> str:
     return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _nodes(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
+def nodes(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
     """Every mapping of the document with its path, examples and the extensions themselves excluded."""
     if isinstance(value, Mapping):
         yield path, value
         for key, child in value.items():
             if key in ("example", "examples", EXTENSION):
                 continue
-            yield from _nodes(child, (*path, key))
+            yield from nodes(child, (*path, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            yield from _nodes(child, (*path, index))
+            yield from nodes(child, (*path, index))
 
 
-def _schema_gaps(path: tuple[str | int, ...], node: Mapping[str, Any]) -> list[str]:
-    constrained = [k for k in node if k in CONSTRAINT_KEYWORDS and not (k == "required" and isinstance(node[k], bool))]
-    return [f"{_pointer(path)} ({k})" for k in sorted(constrained) if of_node(node, k) is None]
+def constraints(node: Mapping[str, Any]) -> list[str]:
+    """The constraint keywords of a schema node (`required: true` of a parameter or header is not one)."""
+    return sorted(k for k in node if k in CONSTRAINT_KEYWORDS and not isinstance(node[k], bool))
 
 
 def _operation_gaps(path: tuple[str | int, ...], op: Mapping[str, Any]) -> list[str]:
-    where = f"{_pointer(path)} ({op.get('operationId')})"
+    where = f"{pointer(path)} ({op.get('operationId')})"
     raw = op.get(EXTENSION)
     if _parse(raw) is None or not isinstance(raw, Mapping):
-        return [f"{where}: the operation"]
-    gaps: list[str] = []
-    responses = raw.get("responses")
-    declared = responses if isinstance(responses, Mapping) else {}
-    gaps += [f"{where}: response {status}" for status in op.get("responses", {})
-             if _parse(declared.get(str(status))) is None]
+        return [f"{where}: the operation itself"]
+    marked = raw.get("responses", {})
+    if not isinstance(marked, Mapping):
+        return [f"{where}: responses must map status -> provenance"]
+    declared = {str(status) for status in op.get("responses", {})}
+    gaps = [f"{where}: response {s} has no provenance" for s in sorted(declared) if _parse(marked.get(s)) is None]
+    gaps += [f"{where}: provenance for undeclared response {s}" for s in sorted(map(str, marked)) if s not in declared]
     if "x-scopes" in op and _parse(raw.get("scopes")) is None:
-        gaps.append(f"{where}: x-scopes")
-    cited = {f"D{n}" for n in DECISION.findall(str(op.get("description", "")))}
-    ruled = {r.provenance.source for r in _rules_of(raw)} | {r.id for r in _rules_of(raw)}
-    gaps += [f"{where}: rule {d} (named in the description)" for d in sorted(cited)
-             if not any(d == s or re.search(rf"\b{d}\b", s) for s in ruled)]
+        gaps.append(f"{where}: x-scopes has no provenance")
+    entries = raw.get("rules", [])
+    if not isinstance(entries, list):
+        return [*gaps, f"{where}: rules must be a list"]
+    gaps += [f"{where}: rule {n} lacks {sorted({'id', 'authority', 'source', 'rule'} - set(entry))}"
+             for n, entry in enumerate(entries) if {"id", "authority", "source", "rule"} - set(entry)]
+    ruled = {str(entry.get("id")) for entry in entries} | {str(entry.get("source")) for entry in entries}
+    gaps += [f"{where}: D{n} is in the description but in no rule"
+             for n in sorted(set(DECISION.findall(str(op.get("description", "")))), key=int)
+             if not any(re.search(rf"\bD{n}\b", text) for text in ruled)]
     return gaps
-
-
-def _rules_of(raw: Mapping[str, Any]) -> list[Rule]:
-    out: list[Rule] = []
-    for entry in raw.get("rules") or []:
-        provenance = _parse(entry)
-        if isinstance(entry, Mapping) and provenance is not None:
-            out.append(Rule(str(entry.get("id", "")), str(entry.get("rule", "")), provenance))
-    return out
 
 
 def unmarked(spec: Mapping[str, Any]) -> list[str]:
     """Everything that should say on what authority it stands and does not (empty when complete)."""
     gaps: list[str] = []
-    for path, node in _nodes(spec):
+    for path, node in nodes(spec):
         parent = path[-2] if len(path) >= 2 else None
         if "operationId" in node and len(path) >= 1 and path[-1] in HTTP_METHODS:
             gaps += _operation_gaps(path, node)
         elif "in" in node and "name" in node and _parse(node.get(EXTENSION)) is None:
-            gaps.append(f"{_pointer(path)}: parameter {node['name']}")
+            gaps.append(f"{pointer(path)}: parameter {node['name']}")
         elif parent == "headers" and "schema" in node and _parse(node.get(EXTENSION)) is None:
-            gaps.append(f"{_pointer(path)}: header")
+            gaps.append(f"{pointer(path)}: header")
         elif "$ref" not in node:
-            gaps += _schema_gaps(path, node)
+            gaps += [f"{pointer(path)} ({k})" for k in constraints(node) if of_node(node, k) is None]
     return gaps
 
 
-def sources(spec: Mapping[str, Any]) -> list[tuple[str, Provenance]]:
-    """Every provenance the document states, with where (for checks on the sources themselves)."""
-    found: list[tuple[str, Provenance]] = []
+def sources(spec: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every `{authority, source}` entry the document states (defaults, keywords, responses, rules), as
+    written and with where, so checks on the entries themselves see the malformed ones too."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
 
     def visit(value: Any, path: tuple[str | int, ...]) -> None:
         if isinstance(value, Mapping):
+            if "authority" in value or "source" in value:
+                found.append((pointer(path), value))
             for key, child in value.items():
-                if key in ("authority",):
-                    provenance = _parse(value)
-                    if provenance is not None:
-                        found.append((_pointer(path), provenance))
                 visit(child, (*path, key))
         elif isinstance(value, list):
             for index, child in enumerate(value):
                 visit(child, (*path, index))
 
-    for path, node in _nodes(spec):
+    for path, node in nodes(spec):
         if EXTENSION in node:
             visit(node[EXTENSION], (*path, EXTENSION))
     return found
