@@ -16,8 +16,10 @@ from server_fixtures import BASE, WRITER, Running, SpanServer
 from harness.conformance.catalogue import CATALOGUE, OWN_CHECKS, Level, basis_provenance, catalogue_markdown
 from harness.conformance.command import check
 from harness.conformance.envelope import envelope_verdicts
+from harness.conformance.http import Exchange
 from harness.conformance.results import Redactor, Results
-from harness.provenance import Authority
+from harness.conformance.validation import response_problem
+from harness.provenance import Authority, Provenance
 
 ADMIN_TOKEN = "admin-token-0123456789"
 READER_TOKEN = "reader-token-0123456789"
@@ -204,3 +206,21 @@ def test_a_finding_takes_the_authority_it_is_given() -> None:
     results = Results(Redactor([]), seed=1)
     results.failed("LNK001", "create_item_link", "answered 200", provenance=basis_provenance("D14"))
     assert results.ok and results.differing_ids == {"LNK001"}
+
+
+def _exchange(op: str, method: str, path: str, status: int, body: object) -> Exchange:
+    url = "http://127.0.0.1/api/v1/org/example/ws/example/projects/example" + path
+    return Exchange(op, method, url, {}, None, status, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def test_a_response_problem_takes_the_authority_of_what_it_breaks() -> None:
+    """SCH001 through openapi-core: a broken reference-only limit differs, a missing documented field fails,
+    and a success status the reference decided (204) only differs when another 2xx comes back."""
+    link = "/items/0190a0a0-0000-7000-8000-000000000000/links/0190a0a0-0000-7000-8000-000000000001"
+    below_zero = response_problem(_exchange("rebuild_items", "POST", "/items/rebuild", 200, {"processed": -1}))
+    missing = response_problem(_exchange("rebuild_items", "POST", "/items/rebuild", 200, {}))
+    undeclared = response_problem(_exchange("delete_item_link", "DELETE", link, 200, {}))
+    assert below_zero is not None and below_zero.provenance.authority == Authority.REFERENCE
+    assert missing is not None and missing.provenance.authority == Authority.DOCUMENTED
+    assert undeclared is not None and undeclared.provenance == Provenance(Authority.REFERENCE, "D14")
+    assert response_problem(_exchange("rebuild_items", "POST", "/items/rebuild", 200, {"processed": 3})) is None

@@ -63,6 +63,10 @@ def basis_provenance(basis: str) -> Provenance:
     return Provenance(Authority.REFERENCE, f"DECISIONS.md {basis}")
 
 
+CONTRACT = Provenance(Authority.DOCUMENTED, "openapi.yaml (an element without x-provenance: the documented contract)")
+"""What a failure stands on when nothing more precise can be traced."""
+
+
 def _c(id_: str, title: str, rule: str, basis: str, level: Level, needs: str = "") -> Check:
     return Check(id_, title, rule, basis, level, needs)
 

@@ -99,15 +99,16 @@ def groups(report: RunReport) -> list[Group]:
     """Findings grouped by check and authority, failures first, then by how often they were seen."""
     found: dict[tuple[str, Provenance], Group] = {}
     for (check_id, op), cell in report.results.cells.items():
-        extra = report.results.failure_counts.get((check_id, op), 0) - len(cell.failures)
-        for index, finding in enumerate(cell.failures):
+        for finding in cell.failures:
             key = (check_id, finding.provenance)
             group = found.setdefault(key, Group(check_id, finding.provenance, finding.counts(report.results.strict),
                                                 [], 0, []))
             group.findings.append(finding)
-            group.total += 1 + (extra if index == 0 else 0)
             if op not in group.operations:
                 group.operations.append(op)
+    for (check_id, _, provenance), count in report.results.failure_counts.items():
+        if (check_id, provenance) in found:
+            found[check_id, provenance].total += count
     return sorted(found.values(), key=lambda g: (not g.counts, -g.total, g.check_id))
 
 

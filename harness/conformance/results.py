@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from harness.conformance.catalogue import CATALOGUE
-from harness.provenance import Authority, Provenance
+from harness.conformance.catalogue import CATALOGUE, CONTRACT
+from harness.provenance import Provenance
 
 MASK = "***"
 MAX_BODY_CHARS = 2000
@@ -94,7 +94,8 @@ class Results:
         self.seed = seed
         self.strict = strict
         self.cells: dict[tuple[str, str], Cell] = {}
-        self.failure_counts: dict[tuple[str, str], int] = {}
+        self.failure_counts: dict[tuple[str, str, Provenance], int] = {}
+        """Findings per check, operation and authority, those a full cell did not keep included."""
         self.notes: list[str] = []
 
     def cell(self, check_id: str, operation: str) -> Cell:
@@ -114,7 +115,7 @@ class Results:
             differences = [f for f in cell.failures if not f.provenance.authority.fails_by_default]
             if differences:
                 cell.failures.remove(differences[-1])
-        key = (check_id, operation)
+        key = (check_id, operation, provenance)
         self.failure_counts[key] = self.failure_counts.get(key, 0) + 1
         if len(cell.failures) >= MAX_FINDINGS_PER_CELL:
             return
@@ -164,4 +165,4 @@ class Results:
 
 def _check_provenance(check_id: str) -> Provenance:
     check = CATALOGUE.get(check_id)
-    return check.provenance if check is not None else Provenance(Authority.DOCUMENTED, "openapi.yaml")
+    return check.provenance if check is not None else CONTRACT

@@ -20,13 +20,13 @@ from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import JsonSchemaError
 
 import harness.provenance as provenance
-from harness.conformance.catalogue import CATALOGUE, Level
+from harness.conformance.catalogue import CATALOGUE, CONTRACT, Level
 from harness.conformance.envelope import ENVELOPE_IDS, envelope_verdicts
 from harness.conformance.operations import declares, operations
 from harness.conformance.results import Evidence, Results
 from harness.conformance.settings import Settings
 from harness.contract import API_BASE_PATH, load_spec
-from harness.provenance import Authority, Provenance
+from harness.provenance import Provenance
 
 ACCEPT_422 = ("rebuild_items", "create_item_link")
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -173,48 +173,32 @@ def _operation_id(label: str) -> str:
     return label
 
 
-def _request_root(op: dict[str, Any], where: str, name: str | None) -> Any:
-    """The schema of one request component: the JSON body, or the named parameter's schema."""
-    spec = load_spec()
-    if where == "body":
-        return ((provenance.resolve(spec, op.get("requestBody")) or {}).get("content", {})
-                .get("application/json", {}).get("schema"))
-    for param in op.get("parameters", []) + op.get("_path_parameters", []):
-        param = provenance.resolve(spec, param)
-        if isinstance(param, dict) and param.get("in") == where and param.get("name") == name:
-            return param.get("schema")
-    return None
-
-
 def _negative_provenance(case: Any, op_id: str) -> Provenance | None:
     """The constraint a schema-violating case broke: Schemathesis records where it mutated what."""
     spec = load_spec()
-    op = dict(provenance.operation_of(spec, op_id))
-    for path_item in spec["paths"].values():
-        if any(isinstance(v, dict) and v.get("operationId") == op_id for v in path_item.values()):
-            op["_path_parameters"] = path_item.get("parameters", [])
     data = getattr(getattr(case.meta, "phase", None), "data", None)
     found: list[Provenance | None] = []
     for mutation in getattr(data, "mutations", ()) or ():
-        root = _request_root(op, str(mutation.parameter_location.value), mutation.parameter)
-        parts = [p for p in str(mutation.schema_pointer).split("/") if p]
-        node = provenance.node_at(spec, root, parts)
+        root = provenance.request_schema(spec, op_id, str(mutation.parameter_location.value), mutation.parameter)
+        node = provenance.node_at(spec, root, [p for p in str(mutation.schema_pointer).split("/") if p])
         exact = [provenance.of_node(node, k) for k in mutation.keywords] if node is not None else []
         found.append(provenance.weakest(exact) or provenance.weakest_below(spec, root, mutation.keywords))
     where = getattr(data, "parameter_location", None)
     if not found and where is not None:
-        root = _request_root(op, str(getattr(where, "value", where)), getattr(data, "parameter", None))
+        root = provenance.request_schema(spec, op_id, str(getattr(where, "value", where)),
+                                         getattr(data, "parameter", None))
         found.append(provenance.weakest_below(spec, root))
-    return provenance.weakest(found) or provenance.weakest_below(spec, op)
+    if not found:  # untraced: the least binding constraint of the whole request
+        request = [provenance.request_schema(spec, op_id, "body"), *provenance.parameters_of(spec, op_id)]
+        found.append(provenance.weakest_below(spec, request))
+    return provenance.weakest(found)
 
 
 def _response_provenance(failure: Any, op_id: str, status: int) -> Provenance | None:
     """The authority of the response element a failure names (schema keyword, header, status)."""
     spec = load_spec()
     if isinstance(failure, JsonSchemaError):
-        response = provenance.resolve(spec, provenance.operation_of(spec, op_id).get("responses", {})
-                                      .get(str(status)))
-        root = (response or {}).get("content", {}).get("application/json", {}).get("schema")
+        root = provenance.response_schema(spec, op_id, status, "application/json")
         parts = [str(p) for p in getattr(failure, "schema_path", ())]
         node = provenance.node_at(spec, root, parts[:-1]) if parts else None
         keyword = parts[-1] if parts else ""
@@ -235,7 +219,7 @@ def failure_provenance(check_name: str, failure: Any, case: Any, op_id: str, sta
     except (KeyError, AttributeError, TypeError):  # a shape this version of Schemathesis does not record
         found = None
     check = CATALOGUE.get(check_name)
-    return found or (check.provenance if check is not None else Provenance(Authority.DOCUMENTED, "openapi.yaml"))
+    return found or (check.provenance if check is not None else CONTRACT)
 
 
 def _record_scenario(event: events.ScenarioFinished, results: Results) -> None:

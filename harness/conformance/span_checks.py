@@ -19,6 +19,7 @@ from harness.conformance.http import Exchange
 from harness.conformance.rebuild_checks import compare, event_counts, rebuild, snapshot, unchanged
 from harness.conformance.scratch import obj
 from harness.conformance.seeding import OTLP_HEADERS, ItemOutput, Offloaded, Trace, bad_span_body, envelope, otlp_body
+from harness.spans.otlp import PROTOBUF_MEDIA_TYPES
 
 VISIBILITY_TIMEOUT_S = 15.0
 """How long spans may take to become readable after ingest (a collector or async insert may batch them)."""
@@ -92,8 +93,7 @@ def rejected_spans(exchange: Exchange) -> int | None:
     the body is not an ExportTraceServiceResponse in the request's encoding, as OTLP/HTTP requires."""
     if not exchange.response_body:
         return 0
-    if exchange.content_type.split(";", 1)[0].strip().lower() not in ("application/x-protobuf",
-                                                                       "application/protobuf"):
+    if exchange.content_type.split(";", 1)[0].strip().lower() not in PROTOBUF_MEDIA_TYPES:
         return None
     try:
         answer = ExportTraceServiceResponse.FromString(exchange.response_body)
